@@ -1,0 +1,54 @@
+// The subcommands: each file in cmd/ adds its options to the CLI and runs with them.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace wgn {
+
+struct GlobalOptions {
+	std::optional<std::string> config_dir;
+};
+
+struct UpOptions {
+	std::string target;
+	bool no_register = false;
+	std::optional<double> timeout;
+	std::optional<int> max_retries;
+	bool dry_run = false;
+	bool json = false;
+};
+
+struct DownOptions {
+	std::string target;
+	bool dry_run = false;
+	bool json = false;
+};
+
+struct HealthOptions {
+	std::string target;
+	bool all = false;
+	std::string format = "human";
+	std::optional<std::string> textfile_dir;
+	std::optional<double> stale_after;
+	bool repair = false;
+};
+
+struct RegisterOptions {
+	std::string target;
+	bool json = false;
+};
+
+CLI::App *setup_up(CLI::App &app, UpOptions &o);
+CLI::App *setup_down(CLI::App &app, DownOptions &o);
+CLI::App *setup_health(CLI::App &app, HealthOptions &o);
+CLI::App *setup_register(CLI::App &app, RegisterOptions &o);
+
+int run_up(const GlobalOptions &g, const UpOptions &o);
+int run_down(const GlobalOptions &g, const DownOptions &o);
+int run_health(const GlobalOptions &g, const HealthOptions &o);
+int run_register(const GlobalOptions &g, const RegisterOptions &o);
+
+} // namespace wgn

@@ -1,0 +1,85 @@
+// The TOML configuration of SPEC, parsed and validated in full before anything runs.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "keys.h"
+#include "netaddr.h"
+
+namespace wgn {
+
+enum class Backend { automatic, kernel, userspace };
+const char *backend_name(Backend b);
+
+struct InterfaceConfig {
+	std::string name;
+	SecretKey private_key;
+	Key public_key{}; // derived from private_key
+	std::optional<std::filesystem::path> private_key_file;
+	std::vector<IpPrefix> addresses;
+	std::optional<uint16_t> listen_port;
+	std::optional<uint32_t> mtu;
+	uint32_t fwmark = 0;
+	Backend backend = Backend::automatic;
+};
+
+struct HubConfig {
+	Key public_key{};
+	Endpoint endpoint;
+	std::vector<IpPrefix> allowed_ips; // stored as networks (host bits cleared)
+	std::optional<uint16_t> persistent_keepalive;
+	std::optional<std::filesystem::path> preshared_key_file;
+	std::optional<SecretKey> preshared_key;
+	std::optional<IpAddr> tunnel_address;
+};
+
+struct ConnectConfig {
+	int max_retries = 5;
+	double initial_backoff = 2.0;
+	double max_backoff = 60.0;
+	double attempt_timeout = 5.0;
+	double timeout = 120.0;
+};
+
+struct HealthConfig {
+	double stale_handshake = 180;
+	double ping_timeout = 2.0;
+};
+
+struct ControlPlaneConfig {
+	std::string url;
+	std::optional<std::filesystem::path> token_file;
+	std::optional<std::filesystem::path> ca_file;
+	double timeout = 10.0;
+	int max_retries = 5;
+	std::map<std::string, std::string> labels;
+};
+
+struct Config {
+	std::filesystem::path path;
+	InterfaceConfig interface;
+	HubConfig hub;
+	ConnectConfig connect;
+	HealthConfig health;
+	std::optional<ControlPlaneConfig> control_plane;
+};
+
+// NAME -> DIR/NAME.toml (DIR: --config-dir, else $WGN_CONFIG_DIR, else /etc/wgn);
+// an argument with a '/' or ending in ".toml" is a path. Errors: usage (64).
+Result<std::filesystem::path> resolve_config_path(const std::string &arg,
+						  const std::optional<std::string> &config_dir);
+std::filesystem::path config_dir(const std::optional<std::string> &config_dir);
+bool is_valid_interface_name(const std::string &name);
+
+// Parses and validates. Errors: no_input (66) for a missing file, config (78) for the
+// rest, each one sentence "FILE:LINE: KEY: what is wrong".
+Result<Config> load_config(const std::filesystem::path &path);
+// The same, from text (tests); key files are still read from disk.
+Result<Config> parse_config(const std::string &text, const std::filesystem::path &path);
+
+} // namespace wgn

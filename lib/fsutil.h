@@ -1,0 +1,23 @@
+// Files that must never be torn: state written through a temp file, fsync and rename.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "error.h"
+
+namespace wgn {
+
+// Writes `data` to `path` atomically with `mode`, creating the parent directory (0755)
+// if needed. Errors: cant_create (73).
+Status write_file_atomic(const std::filesystem::path &path, const std::string &data,
+			 unsigned mode = 0644);
+
+// Reads a whole (small) file; std::nullopt-like error when missing (no_input).
+Result<std::string> read_file(const std::filesystem::path &path);
+
+// $WGN_RUN_DIR or /run/wgn; $WGN_STATE_DIR or /var/lib/wgn.
+std::filesystem::path run_dir();
+std::filesystem::path state_dir();
+
+} // namespace wgn

@@ -1,0 +1,175 @@
+#include "keys.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+namespace wgn {
+
+void wipe(void *p, size_t n) { OPENSSL_cleanse(p, n); }
+void wipe(std::string &s)
+{
+	if (!s.empty())
+		OPENSSL_cleanse(s.data(), s.size());
+	s.clear();
+}
+
+SecretKey::~SecretKey() { wipe(key_.data(), key_.size()); }
+
+bool SecretKey::operator==(const SecretKey &o) const
+{
+	return CRYPTO_memcmp(key_.data(), o.key_.data(), key_.size()) == 0;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const Key &k)
+{
+	std::string out;
+	out.reserve(44);
+	for (size_t i = 0; i < k.size(); i += 3) {
+		uint32_t v = k[i] << 16;
+		if (i + 1 < k.size())
+			v |= k[i + 1] << 8;
+		if (i + 2 < k.size())
+			v |= k[i + 2];
+		out += b64[(v >> 18) & 63];
+		out += b64[(v >> 12) & 63];
+		out += i + 1 < k.size() ? b64[(v >> 6) & 63] : '=';
+		out += i + 2 < k.size() ? b64[v & 63] : '=';
+	}
+	return out;
+}
+
+static int b64_value(char c)
+{
+	const char *p = c ? std::strchr(b64, c) : nullptr;
+	return p ? static_cast<int>(p - b64) : -1;
+}
+
+std::optional<Key> base64_decode(std::string_view s)
+{
+	// 32 bytes are 43 characters and one '='; the last character carries 4 bits only.
+	if (s.size() != 44 || s[43] != '=')
+		return std::nullopt;
+	Key k{};
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < 43; ++i) {
+		int v = b64_value(s[i]);
+		if (v < 0)
+			return std::nullopt;
+		acc = (acc << 6) | static_cast<uint32_t>(v);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n < k.size())
+				k[n++] = static_cast<uint8_t>(acc >> bits);
+		}
+	}
+	if (n != k.size() || (acc & ((1u << bits) - 1)) != 0)
+		return std::nullopt;
+	return k;
+}
+
+std::string hex_encode(const Key &k)
+{
+	static const char hex[] = "0123456789abcdef";
+	std::string out;
+	for (uint8_t b : k) {
+		out += hex[b >> 4];
+		out += hex[b & 15];
+	}
+	return out;
+}
+
+std::optional<Key> hex_decode(std::string_view s)
+{
+	if (s.size() != 64)
+		return std::nullopt;
+	Key k{};
+	for (size_t i = 0; i < 32; ++i) {
+		auto nib = [](char c) -> int {
+			if (c >= '0' && c <= '9')
+				return c - '0';
+			if (c >= 'a' && c <= 'f')
+				return c - 'a' + 10;
+			if (c >= 'A' && c <= 'F')
+				return c - 'A' + 10;
+			return -1;
+		};
+		int hi = nib(s[2 * i]), lo = nib(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return std::nullopt;
+		k[i] = static_cast<uint8_t>(hi << 4 | lo);
+	}
+	return k;
+}
+
+Key x25519(const Key &scalar, const Key &u)
+{
+	Key out{};
+	EVP_PKEY *priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, scalar.data(), 32);
+	EVP_PKEY *peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, u.data(), 32);
+	EVP_PKEY_CTX *ctx = priv ? EVP_PKEY_CTX_new(priv, nullptr) : nullptr;
+	size_t len = out.size();
+	if (ctx && peer && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, peer) == 1)
+		EVP_PKEY_derive(ctx, out.data(), &len);
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(peer);
+	EVP_PKEY_free(priv);
+	return out;
+}
+
+Key public_key_of(const SecretKey &priv)
+{
+	Key out{};
+	EVP_PKEY *pkey =
+	    EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.bytes().data(), 32);
+	size_t len = out.size();
+	if (pkey)
+		EVP_PKEY_get_raw_public_key(pkey, out.data(), &len);
+	EVP_PKEY_free(pkey);
+	return out;
+}
+
+Result<SecretKey> read_key_file(const std::filesystem::path &path, std::string_view what,
+				bool must_be_private)
+{
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return make_error(Errc::config, "cannot read " + std::string(what) + " file " +
+						    path.string() + ": " + std::strerror(errno));
+	struct stat st {};
+	if (fstat(fd, &st) == 0 && must_be_private && (st.st_mode & 077)) {
+		close(fd);
+		char mode[8];
+		snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
+		return make_error(Errc::config,
+				  std::string(what) + " file " + path.string() + " has mode " + mode +
+				      " and is readable by others; run chmod 600 " + path.string());
+	}
+	char buf[128];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	std::string text(buf, n > 0 ? static_cast<size_t>(n) : 0);
+	wipe(buf, sizeof(buf));
+	while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+		text.pop_back();
+	auto key = base64_decode(text);
+	wipe(text);
+	if (!key)
+		return make_error(Errc::config, std::string(what) + " file " + path.string() +
+						    " does not hold a key (32 bytes of base64)");
+	SecretKey secret(*key);
+	wipe(key->data(), key->size());
+	return secret;
+}
+
+} // namespace wgn
