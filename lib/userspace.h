@@ -1,0 +1,35 @@
+// Starting and stopping the userspace daemon of one interface.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <sys/types.h>
+
+#include "error.h"
+#include "uapi.h"
+
+namespace wgn {
+
+struct DaemonOptions {
+	std::filesystem::path sock_dir = kUapiSocketDir; // tests only
+	// The daemon's stdout and stderr. It outlives wgn, so they cannot be a pipe to
+	// us (Go dies of SIGPIPE writing to fd 2 once we are gone); empty: run_dir()/NAME.log.
+	std::filesystem::path log_path;
+};
+
+// Runs `program ifname` in the foreground mode (WG_PROCESS_FOREGROUND=1) in its own
+// session, so its pid is the daemon's and `down` can make sure it is gone. Returns once
+// the UAPI socket accepts a connection; fails (os) with the daemon's output if it exits
+// first or the timeout passes (the daemon is then killed).
+Result<pid_t> start_userspace_daemon(const std::string &program, const std::string &ifname,
+                                     double timeout_sec, const DaemonOptions &opt = {});
+
+// Deletes the link (the daemon exits when its tun goes), removes the socket, and if
+// pid (checked to be `<daemon> ifname`) still lives, SIGTERM, then SIGKILL after the
+// timeout.
+Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid,
+                             double timeout_sec, const DaemonOptions &opt = {});
+
+} // namespace wgn
