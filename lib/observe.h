@@ -19,7 +19,7 @@ struct ObserveOptions {
 };
 
 Result<LinkObservation> observe_link(Rtnl &rtnl, const std::string &ifname,
-                                     const ObserveOptions &opt = {});
+				     const ObserveOptions &opt = {});
 
 // UAPI when the interface's socket exists, else generic netlink.
 std::unique_ptr<WireGuardControl>

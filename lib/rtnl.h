@@ -26,15 +26,55 @@ struct LinkInfo {
 	uint32_t mtu = 0;
 };
 
+struct RouteInfo {
+	IpPrefix dst;
+	int oif = 0;
+	uint32_t table = 0;
+	uint8_t protocol = 0;
+	uint8_t scope = 0;
+	uint8_t type = 0;
+	uint32_t mtu = 0; // RTAX_MTU, 0 when not set
+};
+
+// One netlink socket (route or generic) with NETLINK_EXT_ACK on: request() sends one
+// message and runs the replies through a callback until the ack or the end of a dump.
+class NetlinkSocket {
+public:
+	using Callback = int (*)(const nlmsghdr *nlh, void *data);
+
+	static Result<NetlinkSocket> open(int bus);
+	NetlinkSocket(NetlinkSocket &&o) noexcept;
+	NetlinkSocket &operator=(NetlinkSocket &&o) noexcept;
+	NetlinkSocket(const NetlinkSocket &) = delete;
+	NetlinkSocket &operator=(const NetlinkSocket &) = delete;
+	~NetlinkSocket();
+
+	uint32_t next_seq() { return ++seq_; }
+	// what names the operation in errors ("add address 10.0.0.10/24 to wg0").
+	// missing_ok: ENODEV, ESRCH, ENOENT, EADDRNOTAVAIL count as done (deleting what is
+	// gone). exists_ok: EEXIST counts as done (adding what is there).
+	Status request(const std::string &what, const nlmsghdr *msg, Callback cb, void *data,
+		       bool missing_ok = false, bool exists_ok = false);
+	// The errno of the last failed request (0 if none), for callers that tell
+	// "no such device" from other failures.
+	int last_errno() const { return last_errno_; }
+
+private:
+	NetlinkSocket() = default;
+	mnl_socket *nl_ = nullptr;
+	uint32_t portid_ = 0;
+	uint32_t seq_ = 0;
+	int last_errno_ = 0;
+};
+
+// The error for a failed netlink operation: EPERM/EACCES -> no_perm, others -> os,
+// with the kernel's extended-ack text when it gave one.
+Error netlink_error(const std::string &what, int err, const std::string &ext_ack);
+
 // One NETLINK_ROUTE socket. Reading needs no privilege; changes need CAP_NET_ADMIN.
 class Rtnl {
 public:
 	static Result<Rtnl> open();
-	Rtnl(Rtnl &&o) noexcept;
-	Rtnl &operator=(Rtnl &&o) noexcept;
-	Rtnl(const Rtnl &) = delete;
-	Rtnl &operator=(const Rtnl &) = delete;
-	~Rtnl();
 
 	Result<std::optional<LinkInfo>> get_link(const std::string &name);
 	Result<std::optional<LinkInfo>> get_link(int ifindex);
@@ -54,17 +94,11 @@ public:
 	// The default route's device MTU (wg-quick's fallback), 0 if there is none.
 	Result<uint32_t> default_route_mtu();
 
-	// One request; cb (may be empty) sees every reply message. what names the
-	// operation in errors ("add address 10.0.0.1/24 to wg0").
-	using Callback = int (*)(const nlmsghdr *nlh, void *data);
-	Status request(const std::string &what, char *buf, Callback cb, void *data,
-	               bool missing_ok = false, bool exists_ok = false);
-
 private:
-	Rtnl() = default;
-	mnl_socket *nl_ = nullptr;
-	uint32_t portid_ = 0;
-	uint32_t seq_ = 0;
+	explicit Rtnl(NetlinkSocket s) : sock_(std::move(s)) {}
+	Result<std::optional<LinkInfo>> get_link_by(const std::string &name, int ifindex);
+	Result<std::vector<RouteInfo>> dump_routes();
+	NetlinkSocket sock_;
 };
 
 // The builders write one message at the start of buf (at least kRtnlBufSize bytes) and
@@ -86,15 +120,6 @@ size_t build_getroute_to(char *buf, uint32_t seq, const IpAddr &dst);
 std::optional<LinkInfo> parse_link(const nlmsghdr *nlh);
 // An address of ifindex with global scope, or nothing.
 std::optional<IpPrefix> parse_addr(const nlmsghdr *nlh, int ifindex);
-struct RouteInfo {
-	IpPrefix dst;
-	int oif = 0;
-	uint8_t table = 0;
-	uint8_t protocol = 0;
-	uint8_t scope = 0;
-	uint8_t type = 0;
-	uint32_t mtu = 0; // RTAX_MTU, 0 when not set
-};
 std::optional<RouteInfo> parse_route(const nlmsghdr *nlh);
 // Whether list_routes reports this route for ifindex.
 bool route_is_listed(const RouteInfo &r, int ifindex);

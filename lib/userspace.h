@@ -24,12 +24,12 @@ struct DaemonOptions {
 // the UAPI socket accepts a connection; fails (os) with the daemon's output if it exits
 // first or the timeout passes (the daemon is then killed).
 Result<pid_t> start_userspace_daemon(const std::string &program, const std::string &ifname,
-                                     double timeout_sec, const DaemonOptions &opt = {});
+				     double timeout_sec, const DaemonOptions &opt = {});
 
 // Deletes the link (the daemon exits when its tun goes), removes the socket, and if
 // pid (checked to be `<daemon> ifname`) still lives, SIGTERM, then SIGKILL after the
 // timeout.
 Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid,
-                             double timeout_sec, const DaemonOptions &opt = {});
+			     double timeout_sec, const DaemonOptions &opt = {});
 
 } // namespace wgn
