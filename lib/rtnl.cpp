@@ -10,6 +10,8 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include "keys.h"
+
 namespace wgn {
 
 Error netlink_error(const std::string &what, int err, const std::string &ext_ack)
@@ -163,6 +165,8 @@ Status NetlinkSocket::request(const std::string &what, const nlmsghdr *msg, Call
 				  ctl, NLMSG_MIN_TYPE);
 		if (ret == MNL_CB_ERROR && sink.err == 0)
 			sink.err = errno ? errno : EPROTO;
+		// A WireGuard dump carries the private key; it must not linger here.
+		wipe(buf, static_cast<size_t>(n));
 	} while (ret > MNL_CB_STOP);
 	if (sink.err == 0)
 		return Ok{};
