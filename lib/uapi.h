@@ -36,7 +36,8 @@ bool uapi_socket_exists(const std::string &ifname,
 std::string format_set(const DeviceConfig &cfg);
 // The body of a get reply (key=value lines up to and including errno=0).
 Result<DeviceState> parse_get(std::string_view reply);
-// The N of a reply's "errno=N" line; an error (protocol) when there is none.
+// The N of a reply's "errno=N" line; an error (os) when there is none or the
+// reply is malformed.
 Result<int> parse_errno(std::string_view reply);
 
 } // namespace wgn
