@@ -1,0 +1,249 @@
+#!/bin/bash
+# The kernel end-to-end suite; runs as /ktest/suite.sh inside the VM (see tests/kernel/run).
+# Two network namespaces, hub and node, joined by a veth pair. The hub is kernel
+# WireGuard set up with ip(8) and wg(8) (scaffolding); the node is whatever `wgn up`
+# makes with backend = "kernel". Every check prints "KTEST ok N - ..." or
+# "KTEST not ok N - ...", and the suite ends with "KTEST RESULT: P passed, F failed".
+set -u
+. /etc/ktest-config
+
+passed=0
+failed=0
+n=0
+completed=0
+ok() { n=$((n + 1)); passed=$((passed + 1)); echo "KTEST ok $n - $*"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "KTEST not ok $n - $*"; }
+# check MESSAGE CMD...: one check, passed when CMD succeeds.
+check() {
+	local msg="$1"
+	shift
+	if "$@"; then ok "$msg"; else notok "$msg"; fi
+}
+finish() {
+	if [ "$completed" != 1 ]; then
+		notok "the suite stopped before its end (last command status $1)"
+	fi
+	echo "KTEST RESULT: $passed passed, $failed failed"
+}
+trap 'finish $?' EXIT
+stamp() { echo "KTEST STAGE $(cut -d' ' -f1 /proc/uptime)s: $*"; }
+
+# run CMD...: run, keep status/stdout/stderr in rc/out/err, and echo them for the log.
+run() {
+	local o e
+	o="$(mktemp)"
+	e="$(mktemp)"
+	echo "# \$ $*"
+	"$@" >"$o" 2>"$e"
+	rc=$?
+	out="$(cat "$o")"
+	err="$(cat "$e")"
+	rm -f "$o" "$e"
+	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/#   out: /'
+	[ -n "$err" ] && printf '%s\n' "$err" | sed 's/^/#   err: /'
+	echo "#   status $rc"
+	return 0
+}
+in_hub() { ip netns exec hub "$@"; }
+in_node() { ip netns exec node "$@"; }
+# wgn ARGS...: the binary under test in the node namespace, bounded in time.
+wgn() { run ip netns exec node timeout 120 /usr/local/sbin/wgn --config-dir /etc/wgn "$@"; }
+
+# ping_until NS ADDR [TRIES]: one echo at a time until one is answered.
+ping_until() {
+	local ns="$1" addr="$2" tries="${3:-5}" i
+	for i in $(seq "$tries"); do
+		ip netns exec "$ns" ping -c 1 -W 3 "$addr" >/dev/null 2>&1 && return 0
+	done
+	return 1
+}
+link_kind() { ip -n "$1" -d -j link show "$2" 2>/dev/null | grep -o '"info_kind":"[a-z]*"' | cut -d'"' -f4; }
+node_ifindex() { in_node cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
+link_absent() { ! ip -n "$1" link show "$2" >/dev/null 2>&1; }
+has_text() { printf '%s\n' "$1" | grep -qF -- "$2"; }
+no_userspace() {
+	[ ! -s /tmp/wireguard-go.calls ] && [ ! -e /run/wireguard/wg0.sock ] &&
+		! ps -o comm | grep -q '^wireguard-go'
+}
+
+stamp "suite starts"
+check "kernel: the wireguard module is loaded" test -d /sys/module/wireguard
+
+# ---------------------------------------------------------------- namespaces, hub
+umask 077
+mkdir -p /etc/wgn /etc/ktest
+wg genkey >/etc/ktest/hub.key
+HUB_PUB="$(wg pubkey </etc/ktest/hub.key)"
+wg genkey >/etc/wgn/wg0.key
+NODE_PUB="$(wg pubkey </etc/wgn/wg0.key)"
+umask 022
+
+# A tripwire: if wgn ever falls back to the userspace implementation, it runs this.
+cat >/usr/local/sbin/wireguard-go <<'EOF'
+#!/bin/sh
+echo "wireguard-go $*" >>/tmp/wireguard-go.calls
+exit 1
+EOF
+chmod 0755 /usr/local/sbin/wireguard-go
+export WG_QUICK_USERSPACE_IMPLEMENTATION=/usr/local/sbin/wireguard-go
+
+setup_ok=1
+step() { run "$@"; [ "$rc" = 0 ] || setup_ok=0; }
+step ip netns add hub
+step ip netns add node
+step ip -n hub link set lo up
+step ip -n node link set lo up
+step ip -n hub link add veth-hub type veth peer name veth-node netns node
+step ip -n hub addr add 192.168.77.1/24 dev veth-hub
+step ip -n node addr add 192.168.77.2/24 dev veth-node
+step ip -n hub link set veth-hub up
+step ip -n node link set veth-node up
+check "namespaces hub and node joined by veth" [ "$setup_ok" = 1 ]
+check "veth: node reaches the hub's underlay address" ping_until node 192.168.77.1 3
+
+hub_peer() {
+	in_hub wg set wg-hub peer "$NODE_PUB" allowed-ips 10.0.0.10/32,fd00::10/128
+}
+setup_ok=1
+step ip -n hub link add wg-hub type wireguard
+step in_hub wg set wg-hub private-key /etc/ktest/hub.key listen-port 51820
+step hub_peer
+step ip -n hub addr add 10.0.0.1/24 dev wg-hub
+step ip -n hub addr add fd00::1/64 dev wg-hub
+step ip -n hub addr add 10.1.0.1/16 dev wg-hub
+step ip -n hub link set wg-hub up
+check "hub: kernel WireGuard link configured with ip and wg" [ "$setup_ok" = 1 ]
+check "hub: link kind is wireguard" [ "$(link_kind hub wg-hub)" = wireguard ]
+run in_hub wg show wg-hub
+check "hub: wg show (generic netlink) lists port 51820 and the node's peer" \
+	eval 'has_text "$out" "listening port: 51820" && has_text "$out" "peer: $NODE_PUB"'
+
+# A reference node made with ip and wg, so that a failure of wgn below is told apart
+# from a VM that cannot carry WireGuard at all.
+setup_ok=1
+step ip -n node link add wgref type wireguard
+step in_node wg set wgref private-key /etc/wgn/wg0.key peer "$HUB_PUB" \
+	endpoint 192.168.77.1:51820 allowed-ips 10.0.0.0/24
+step ip -n node addr add 10.0.0.10/24 dev wgref
+step ip -n node link set wgref up
+check "reference node (ip + wg) configured" [ "$setup_ok" = 1 ]
+stamp "reference ping"
+check "reference node pings the hub's tunnel address through kernel WireGuard" \
+	ping_until node 10.0.0.1 5
+run in_hub wg show wg-hub latest-handshakes
+check "hub: handshake with the reference node" eval '[ "$(echo "$out" | cut -f2)" -gt 0 ] 2>/dev/null'
+# Leave the hub as new: no node link, no handshake state for the node's peer.
+step ip -n node link del wgref
+step in_hub wg set wg-hub peer "$NODE_PUB" remove
+step hub_peer
+stamp "reference done"
+
+if [ "$KTEST_SMOKE" = 1 ]; then
+	completed=1
+	exit 0
+fi
+
+# ---------------------------------------------------------------- wgn, kernel backend
+write_config() { # NAME ENDPOINT [extra address]
+	cat >"/etc/wgn/$1.toml" <<EOF
+[interface]
+private_key_file = "/etc/wgn/wg0.key"
+address = ["10.0.0.10/24", "fd00::10/64"${3:+, \"$3\"}]
+listen_port = 51821
+backend = "kernel"
+
+[hub]
+public_key = "$HUB_PUB"
+endpoint = "$2"
+allowed_ips = ["10.0.0.0/24", "fd00::/64", "10.1.0.0/16"]
+persistent_keepalive = 25
+tunnel_address = "10.0.0.1"
+
+[connect]
+max_retries = 2
+initial_backoff = 0.5
+max_backoff = 2.0
+attempt_timeout = 5.0
+timeout = 90.0
+EOF
+}
+write_config wg0 192.168.77.1:51820
+check "the wgn binary under test runs in the VM" /usr/local/sbin/wgn --version
+
+stamp "wgn up"
+wgn up wg0 --no-register
+check "wgn up wg0: exit 0 (got $rc)" [ "$rc" = 0 ]
+check "node: wg0 exists and its kind is wireguard (kernel), not $(link_kind node wg0 || true)" \
+	[ "$(link_kind node wg0)" = wireguard ]
+check "no userspace WireGuard: wireguard-go never ran, no UAPI socket" no_userspace
+check "node: wg0 is up" eval 'ip -n node link show wg0 | grep -q "[<,]UP[,>]"'
+run in_node wg show wg0
+check "node: wg show wg0 has the hub peer, its endpoint and port 51821" \
+	eval 'has_text "$out" "peer: $HUB_PUB" && has_text "$out" "endpoint: 192.168.77.1:51820" && has_text "$out" "listening port: 51821"'
+check "node: allowed ips 10.0.0.0/24, fd00::/64 and 10.1.0.0/16" \
+	eval 'has_text "$out" "10.0.0.0/24" && has_text "$out" "fd00::/64" && has_text "$out" "10.1.0.0/16"'
+check "node: persistent keepalive 25 s" eval 'has_text "$out" "persistent keepalive: every 25 seconds"'
+run ip -n node addr show dev wg0
+check "node: addresses 10.0.0.10/24 and fd00::10/64 on wg0" \
+	eval 'has_text "$out" "inet 10.0.0.10/24" && has_text "$out" "inet6 fd00::10/64"'
+check "node: MTU 1420 (veth 1500 - 80, as wg-quick computes)" \
+	eval 'ip -n node link show wg0 | grep -q "mtu 1420 "'
+run ip -n node route show dev wg0
+check "node: route 10.1.0.0/16 dev wg0 (allowed ip not on-link)" eval 'has_text "$out" "10.1.0.0/16"'
+run in_hub wg show wg-hub latest-handshakes
+check "hub: handshake with the node completed during up" eval '[ "$(echo "$out" | cut -f2)" -gt 0 ] 2>/dev/null'
+check "node pings the hub's tunnel address 10.0.0.1" ping_until node 10.0.0.1 2
+check "node pings 10.1.0.1 through the route on wg0" ping_until node 10.1.0.1 2
+check "node pings the hub's IPv6 tunnel address fd00::1" ping_until node fd00::1 3
+check "run state /run/wgn/wg0.json written" eval 'in_node test -s /run/wgn/wg0.json'
+run in_node cat /run/wgn/wg0.json
+check "run state says the backend is kernel" eval 'printf "%s" "$out" | grep -q "\"backend\": *\"kernel\""'
+idx="$(node_ifindex wg0)"
+
+stamp "wgn up again"
+wgn up wg0 --no-register
+check "wgn up wg0 again: exit 0 (got $rc)" [ "$rc" = 0 ]
+check "up again: the link was not recreated (ifindex $idx)" [ "$(node_ifindex wg0)" = "$idx" ]
+check "up again: still no userspace WireGuard" no_userspace
+
+stamp "wgn up (reconcile)"
+write_config wg0 192.168.77.1:51820 fd00::11/64
+wgn up wg0 --no-register
+check "wgn up wg0 with an added address (reconcile): exit 0 (got $rc)" [ "$rc" = 0 ]
+check "reconcile: the link was not recreated (ifindex $idx)" [ "$(node_ifindex wg0)" = "$idx" ]
+check "reconcile: fd00::11/64 added" eval 'ip -n node addr show dev wg0 | grep -q "inet6 fd00::11/64"'
+check "reconcile: the tunnel still carries traffic" ping_until node 10.0.0.1 2
+
+stamp "wgn health"
+wgn health wg0
+check "wgn health wg0: exit 0 healthy (got $rc)" [ "$rc" = 0 ]
+wgn health wg0 --format json
+check "wgn health --format json: status healthy, connected, can_ping_hub" \
+	eval 'has_text "$out" "\"healthy\"" && printf "%s" "$out" | grep -q "\"can_ping_hub\": *true" && printf "%s" "$out" | grep -q "\"connected\": *true"'
+
+stamp "wgn down"
+wgn down wg0
+check "wgn down wg0: exit 0 (got $rc)" [ "$rc" = 0 ]
+check "down: wg0 is gone" link_absent node wg0
+check "down: run state removed" eval '! in_node test -e /run/wgn/wg0.json'
+check "down: no route to 10.1.0.0/16 left" eval '! ip -n node route show | grep -q "10.1.0.0/16"'
+wgn down wg0
+check "wgn down wg0 again: exit 0 (got $rc)" [ "$rc" = 0 ]
+check "down again: a notice on stderr" [ -n "$err" ]
+check "health after down: exit 2 (disconnected)" eval 'wgn health wg0; [ "$rc" = 2 ]'
+
+stamp "wgn up, unreachable hub"
+# Nobody listens on port 51999: handshakes go unanswered.
+write_config wg1 192.168.77.1:51999
+sed -i 's/^listen_port = .*/listen_port = 51822/; s/^max_retries = .*/max_retries = 1/; s/^attempt_timeout = .*/attempt_timeout = 2.0/' /etc/wgn/wg1.toml
+wgn up wg1 --no-register
+check "wgn up wg1 (unreachable hub): exit 69 (got $rc)" [ "$rc" = 69 ]
+check "unreachable: wg1 is gone" link_absent node wg1
+check "unreachable: no run state left" eval '! in_node test -e /run/wgn/wg1.json'
+check "unreachable: no address or route left" \
+	eval '! ip -n node addr show | grep -q "10.0.0.10" && ! ip -n node route show | grep -q "10.1.0.0/16"'
+check "no userspace WireGuard at any point" no_userspace
+check "no wgn process left" eval '! ps -o comm | grep -q "^wgn$"'
+
+stamp "suite ends"
+completed=1
