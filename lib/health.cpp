@@ -1,0 +1,183 @@
+#include "health.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "log.h"
+
+namespace wgn {
+
+const char *health_status_name(HealthStatus s) {
+	switch (s) {
+	case HealthStatus::healthy:
+		return "healthy";
+	case HealthStatus::degraded:
+		return "degraded";
+	case HealthStatus::unhealthy:
+		return "unhealthy";
+	case HealthStatus::disconnected:
+		return "disconnected";
+	case HealthStatus::unknown:
+		break;
+	}
+	return "unknown";
+}
+
+int health_exit_code(HealthStatus s) {
+	switch (s) {
+	case HealthStatus::healthy:
+		return 0;
+	case HealthStatus::degraded:
+		return 1;
+	case HealthStatus::unhealthy:
+	case HealthStatus::disconnected:
+		return 2;
+	case HealthStatus::unknown:
+		break;
+	}
+	return 3;
+}
+
+int worst_health_exit_code(const std::vector<int> &codes) {
+	// Severity by code: a CRITICAL is known trouble, an UNKNOWN only maybe trouble.
+	auto rank = [](int c) {
+		switch (c) {
+		case 0:
+			return 0;
+		case 1:
+			return 1;
+		case 3:
+			return 2;
+		default:
+			return 3;
+		}
+	};
+	int worst = 0;
+	for (int c : codes)
+		if (rank(c) > rank(worst)) worst = c;
+	return worst;
+}
+
+HealthStatus evaluate(const HealthObservation &obs, double stale_after) {
+	if (obs.unknown_reason) return HealthStatus::unknown;
+	if (!obs.link_present) return HealthStatus::disconnected;
+	if (!obs.link_up || !obs.device_read || !obs.hub_peer || !obs.handshake_age)
+		return HealthStatus::unhealthy;
+	if (obs.ping_attempted && !obs.ping_answered) return HealthStatus::unhealthy;
+	if (static_cast<double>(*obs.handshake_age) > stale_after) return HealthStatus::degraded;
+	return HealthStatus::healthy;
+}
+
+HealthResult evaluate_result(HealthObservation obs, double stale_after) {
+	HealthResult r;
+	r.status = evaluate(obs, stale_after);
+	r.stale_after = stale_after;
+	r.obs = std::move(obs);
+	return r;
+}
+
+std::string format_duration(int64_t s) {
+	if (s < 0) s = 0;
+	auto two = [](int64_t a, const char *ua, int64_t b, const char *ub) {
+		std::string out = std::to_string(a) + ua;
+		if (b) out += " " + std::to_string(b) + ub;
+		return out;
+	};
+	if (s < 60) return std::to_string(s) + "s";
+	if (s < 3600) return two(s / 60, "m", s % 60, "s");
+	if (s < 86400) return two(s / 3600, "h", s % 3600 / 60, "m");
+	return two(s / 86400, "d", s % 86400 / 3600, "h");
+}
+
+static std::string handshake_phrase(const HealthObservation &o) {
+	if (!o.handshake_age) return "no handshake yet";
+	return "handshake " + format_duration(*o.handshake_age) + " ago";
+}
+
+static std::string no_answer_phrase(const HealthObservation &o) {
+	std::string s = "hub " + o.hub + " did not answer";
+	if (o.ping_error.empty()) return s + " within " + format_seconds(o.ping_timeout) + "s";
+	return s + " (" + o.ping_error + ")";
+}
+
+std::string health_reason(const HealthResult &r) {
+	const auto &o = r.obs;
+	switch (r.status) {
+	case HealthStatus::unknown:
+		return o.unknown_reason.value_or("the check could not run");
+	case HealthStatus::disconnected:
+		return "no interface " + o.interface;
+	case HealthStatus::unhealthy:
+		if (!o.link_up) return "link " + o.interface + " is down";
+		if (!o.device_read) return o.interface + " is not a WireGuard device";
+		if (!o.hub_peer) return "the hub is not a peer of " + o.interface;
+		if (o.ping_attempted && !o.ping_answered)
+			return no_answer_phrase(o) + ", " + handshake_phrase(o);
+		return handshake_phrase(o);
+	case HealthStatus::degraded:
+		return handshake_phrase(o) + " (stale after " +
+		       format_duration(static_cast<int64_t>(r.stale_after)) + ")";
+	case HealthStatus::healthy:
+		break;
+	}
+	return handshake_phrase(o);
+}
+
+HealthObservation observe_health(const Config &cfg, const std::string &config_name,
+                                 HealthSensors &sensors) {
+	HealthObservation o;
+	o.config = config_name;
+	o.interface = cfg.interface.name;
+	o.ping_timeout = cfg.health.ping_timeout;
+	if (cfg.hub.tunnel_address) o.hub = cfg.hub.tunnel_address->str();
+
+	auto link = sensors.link(o.interface);
+	if (!link) {
+		o.unknown_reason = link.error().message;
+		return o;
+	}
+	o.link_checked = true;
+	if (!*link) return o;
+	o.link_present = true;
+	o.link_up = (*link)->up;
+	o.uptime = std::nullopt;
+	if (auto at = sensors.connected_at(o.interface))
+		o.uptime = std::max<int64_t>(0, sensors.now() - *at);
+	o.node_id = sensors.node_id(o.interface);
+
+	auto dev = sensors.device(o.interface, &o.backend);
+	if (!dev) {
+		// Reading a WireGuard device takes CAP_NET_ADMIN: without it nothing can be
+		// said about the tunnel, which is UNKNOWN, not CRITICAL. A link that is not
+		// WireGuard at all is a fact about the tunnel.
+		if (dev.error().code == Errc::no_perm || dev.error().code == Errc::software)
+			o.unknown_reason = dev.error().message;
+		return o;
+	}
+	o.device_read = true;
+	for (auto &p : dev->peers) {
+		if (p.public_key != cfg.hub.public_key) continue;
+		o.hub_peer = true;
+		if (p.last_handshake_sec > 0)
+			o.handshake_age =
+			    std::max<int64_t>(0, sensors.now() - p.last_handshake_sec);
+		o.rx_bytes = p.rx_bytes;
+		o.tx_bytes = p.tx_bytes;
+		if (p.endpoint) o.endpoint = p.endpoint->str();
+	}
+
+	if (!cfg.hub.tunnel_address || !o.link_up) return o;
+	o.ping_attempted = true;
+	auto rtt = sensors.ping(o.interface, *cfg.hub.tunnel_address, cfg.health.ping_timeout);
+	if (rtt) {
+		o.ping_answered = true;
+		o.rtt_ms = *rtt;
+	} else if (rtt.error().code == Errc::no_perm) {
+		o.unknown_reason = rtt.error().message;
+	} else if (rtt.error().code != Errc::unavailable && rtt.error().code != Errc::temp_fail) {
+		o.ping_error = rtt.error().message;
+	}
+	return o;
+}
+
+} // namespace wgn

@@ -1,0 +1,112 @@
+// wgn health: what one look at a tunnel saw, what that means, and how it is told to
+// people, cron, Nagios and Prometheus. Everything here is pure except observe_health,
+// which reaches the system only through HealthSensors (real ones in cmd/health.cpp,
+// fakes in the tests).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "device.h"
+#include "error.h"
+
+namespace wgn {
+
+enum class HealthStatus { healthy, degraded, unhealthy, disconnected, unknown };
+
+const char *health_status_name(HealthStatus s);
+// The monitoring-plugins convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+int health_exit_code(HealthStatus s);
+// The exit code of --all: the most severe, ranked 2 > 3 > 1 > 0 (a tunnel known to be
+// down matters more than one that could not be checked). 0 for an empty list.
+int worst_health_exit_code(const std::vector<int> &codes);
+
+struct HealthObservation {
+	std::string config;        // the config as named on the command line or found by --all
+	std::string interface;     // interface.name, else the config's stem
+	bool link_checked = false; // the link was looked at (false: unknown before that)
+	bool link_present = false;
+	bool link_up = false;
+	bool device_read = false; // the WireGuard device answered (handshake, bytes below)
+	bool hub_peer = false;    // the device has a peer with the hub's public key
+	// Seconds since the hub's latest handshake, read before the echo so that the echo's
+	// own handshake does not hide an idle tunnel; nullopt: never.
+	std::optional<int64_t> handshake_age;
+	uint64_t rx_bytes = 0;
+	uint64_t tx_bytes = 0;
+	std::string endpoint; // the hub's endpoint as the device has it, "" when none
+	std::string hub;      // hub.tunnel_address, "" when the config has none
+	double ping_timeout = 2.0;
+	bool ping_attempted = false;
+	bool ping_answered = false;
+	std::string ping_error; // why no answer came when it was not a plain timeout
+	std::optional<double> rtt_ms;
+	std::optional<int64_t> uptime; // seconds since `up` connected (run state)
+	std::optional<std::string> node_id;
+	std::string backend; // "kernel" or "userspace" when the device was read
+	// Set when the check itself could not run: one sentence, and the status is unknown.
+	std::optional<std::string> unknown_reason;
+};
+
+struct HealthResult {
+	HealthObservation obs;
+	HealthStatus status = HealthStatus::unknown;
+	double stale_after = 180; // the threshold evaluate() used, seconds
+};
+
+// healthy: link up, handshake no older than stale_after, hub answers;
+// degraded: hub answers but the handshake is stale;
+// unhealthy: link down, no hub peer, no handshake ever, or the hub does not answer;
+// disconnected: no interface; unknown: unknown_reason is set.
+// Without a tunnel address nothing is pinged and the handshake decides alone.
+HealthStatus evaluate(const HealthObservation &obs, double stale_after);
+HealthResult evaluate_result(HealthObservation obs, double stale_after);
+
+// What the status rests on, for the human and nagios lines: "handshake 5s ago",
+// "hub 10.0.0.1 did not answer within 2.0s", "no interface wg0".
+std::string health_reason(const HealthResult &r);
+
+// 5 -> "5s", 192 -> "3m 12s", 7500 -> "2h 5m", 93784 -> "1d 2h".
+std::string format_duration(int64_t seconds);
+
+// Formats. Each takes every result of a run (--all gives several) and returns the
+// whole of stdout.
+// human: one line per result, "wg0: healthy: handshake 5s ago, hub 10.0.0.1 answered in
+// 0.6 ms, up 2h 5m, rx 1.2 KiB, tx 3.4 KiB".
+std::string format_health_human(const std::vector<HealthResult> &rs);
+// json: one object per line (a single check prints exactly one object).
+std::string format_health_json(const std::vector<HealthResult> &rs);
+// nagios: one line, "WGN OK - wg0 healthy, handshake 5s ago | handshake_age=5s;180;;0
+// rtt=0.6ms;;;0 ..."; with several results the labels are prefixed "wg0_".
+std::string format_health_nagios(const std::vector<HealthResult> &rs);
+// prometheus: text exposition format 0.0.4; HELP and TYPE once per family.
+std::string format_health_prometheus(const std::vector<HealthResult> &rs);
+
+// The effects of one look, each a read: no call changes the system.
+class HealthSensors {
+public:
+	virtual ~HealthSensors() = default;
+	struct Link {
+		bool up = false;
+	};
+	// nullopt: no such interface.
+	virtual Result<std::optional<Link>> link(const std::string &ifname) = 0;
+	// The device and which backend answered ("kernel" or "userspace").
+	virtual Result<DeviceState> device(const std::string &ifname, std::string *backend) = 0;
+	// Round trip in milliseconds; an error of kind unavailable when no answer came.
+	virtual Result<double> ping(const std::string &ifname, const IpAddr &to,
+	                            double timeout) = 0;
+	virtual std::optional<int64_t> connected_at(const std::string &ifname) = 0;
+	virtual std::optional<std::string> node_id(const std::string &ifname) = 0;
+	virtual int64_t now() = 0; // seconds since the epoch
+};
+
+// One look at the tunnel of cfg. Errors of the sensors that mean the check could not be
+// made (permission, netlink) become unknown_reason; "no answer" is an observation.
+HealthObservation observe_health(const Config &cfg, const std::string &config_name,
+                                 HealthSensors &sensors);
+
+} // namespace wgn
