@@ -1,0 +1,333 @@
+#include "userspace.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "rtnl.h"
+
+namespace wgn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Fd {
+public:
+	explicit Fd(int fd = -1) : fd_(fd) {}
+	Fd(const Fd &) = delete;
+	Fd &operator=(const Fd &) = delete;
+	~Fd()
+	{
+		if (fd_ >= 0)
+			close(fd_);
+	}
+	int get() const { return fd_; }
+	void reset()
+	{
+		if (fd_ >= 0)
+			close(fd_);
+		fd_ = -1;
+	}
+
+private:
+	int fd_;
+};
+
+int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+int pidfd_send_signal(int pidfd, int sig)
+{
+	return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+std::filesystem::path log_path_of(const std::string &ifname, const DaemonOptions &opt)
+{
+	return opt.log_path.empty() ? run_dir() / (ifname + ".daemon.log") : opt.log_path;
+}
+
+// 0: accepting; otherwise the errno of connect (ENOENT: no socket yet, ECONNREFUSED:
+// bound but not listening, or stale).
+int try_connect(const std::filesystem::path &path)
+{
+	sockaddr_un sun{};
+	sun.sun_family = AF_UNIX;
+	if (path.native().size() >= sizeof(sun.sun_path))
+		return ENAMETOOLONG;
+	std::memcpy(sun.sun_path, path.c_str(), path.native().size());
+	Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (fd.get() < 0)
+		return errno;
+	if (connect(fd.get(), reinterpret_cast<sockaddr *>(&sun), sizeof(sun)) < 0)
+		return errno;
+	return 0;
+}
+
+int remaining_ms(Clock::time_point deadline)
+{
+	auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+	return static_cast<int>(std::max<int64_t>(0, left.count()));
+}
+
+std::string tail_of(const std::filesystem::path &p, size_t max = 2000)
+{
+	std::ifstream f(p);
+	std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+	while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+		s.pop_back();
+	if (s.size() > max)
+		s = "..." + s.substr(s.size() - max);
+	return s;
+}
+
+// The environment of the daemon, built from nothing: the few variables the
+// implementations read, so that nothing else of ours (and no secret) reaches it.
+std::vector<std::string> daemon_env()
+{
+	std::vector<std::string> env;
+	const char *path = getenv("PATH");
+	env.push_back(
+	    std::string("PATH=") +
+	    (path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+	for (const char *name : {"LOG_LEVEL", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD"})
+		if (const char *v = getenv(name))
+			env.push_back(std::string(name) + "=" + v);
+	// Foreground: the pid we fork is the daemon's, so `down` can make sure it is gone
+	// (daemonized, wireguard-go re-executes itself and its pid is lost to us).
+	env.push_back("WG_PROCESS_FOREGROUND=1");
+	return env;
+}
+
+// In the child, between fork and exec: async-signal-safe calls only.
+[[noreturn]] void exec_daemon(char *const argv[], char *const envp[], int log_fd, int err_pipe)
+{
+	setsid(); // its own session: no SIGHUP or SIGINT from our terminal, outlives us
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0) {
+		int e = errno;
+		(void)!write(err_pipe, &e, sizeof(e));
+		_exit(127);
+	}
+	// Nothing else of ours may cross exec: `up` holds its flock on an fd, and a
+	// daemon that inherited it would hold the lock for as long as it runs.
+	if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) < 0)
+		for (int fd = 3; fd < 1024; ++fd)
+			if (fd != err_pipe)
+				close(fd);
+	signal(SIGPIPE, SIG_DFL);
+	execvpe(argv[0], argv, envp);
+	int e = errno;
+	(void)!write(err_pipe, &e, sizeof(e));
+	_exit(127);
+}
+
+void reap(pid_t pid)
+{
+	// Only our own child can be reaped; ECHILD for an adopted one is expected.
+	while (waitpid(pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
+	}
+}
+
+} // namespace
+
+Result<pid_t> start_userspace_daemon(const std::string &program, const std::string &ifname,
+				     double timeout_sec, const DaemonOptions &opt)
+{
+	const std::string what = "start " + program + " " + ifname;
+	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
+	const auto deadline =
+	    Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_sec * 1000));
+	if (try_connect(sock) == 0)
+		return make_error(Errc::os, "cannot " + what +
+						": a userspace daemon already "
+						"answers on " +
+						sock.string());
+
+	// The directory must exist for inotify to watch it; the daemon would create it the
+	// same way (0755).
+	std::error_code ec;
+	std::filesystem::create_directories(opt.sock_dir, ec);
+	Fd ino(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+	if (ino.get() < 0 ||
+	    inotify_add_watch(ino.get(), opt.sock_dir.c_str(), IN_CREATE | IN_MOVED_TO) < 0)
+		return make_error(Errc::os, "cannot " + what + ": cannot watch " +
+						opt.sock_dir.string() + ": " + strerror(errno));
+
+	const auto log_file = log_path_of(ifname, opt);
+	std::filesystem::create_directories(log_file.parent_path(), ec);
+	Fd log_fd(open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+	if (log_fd.get() < 0)
+		return make_error(Errc::os, "cannot " + what + ": cannot open its log " +
+						log_file.string() + ": " + strerror(errno));
+
+	// Everything the child needs is made before fork: after it, only exec is safe.
+	auto env = daemon_env();
+	std::vector<char *> envp;
+	for (auto &e : env)
+		envp.push_back(e.data());
+	envp.push_back(nullptr);
+	std::string arg0 = program, arg1 = ifname;
+	char *argv[] = {arg0.data(), arg1.data(), nullptr};
+
+	int ep[2];
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return make_error(Errc::os, "cannot " + what + ": pipe: " + strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(ep[0]);
+		close(ep[1]);
+		return make_error(Errc::os, "cannot " + what + ": fork: " + strerror(e));
+	}
+	if (pid == 0)
+		exec_daemon(argv, envp.data(), log_fd.get(), ep[1]);
+	close(ep[1]);
+	// The exec-error pipe closes on a successful exec; otherwise it carries errno.
+	int exec_errno = 0;
+	ssize_t n;
+	while ((n = read(ep[0], &exec_errno, sizeof(exec_errno))) < 0 && errno == EINTR) {
+	}
+	close(ep[0]);
+	if (n > 0) {
+		waitpid(pid, nullptr, 0);
+		return make_error(Errc::os, "cannot " + what + ": " + strerror(exec_errno));
+	}
+
+	Fd pidfd(pidfd_open(pid));
+	auto fail = [&](const std::string &why) -> Error {
+		std::string out = tail_of(log_file);
+		return make_error(Errc::os, "cannot " + what + ": " + why +
+						(out.empty() ? "" : "; it said: " + out));
+	};
+	int backoff_ms = 1;
+	for (;;) {
+		int err = try_connect(sock);
+		if (err == 0)
+			return pid;
+		int status = 0;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			std::string how =
+			    WIFEXITED(status)
+				? "exited with status " + std::to_string(WEXITSTATUS(status))
+				: "was killed by signal " + std::to_string(WTERMSIG(status));
+			return fail("it " + how + " before " + sock.string() + " answered");
+		}
+		int left = remaining_ms(deadline);
+		if (left == 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, nullptr, 0);
+			return fail(sock.string() + " did not answer within " +
+				    format_seconds(timeout_sec) + "s");
+		}
+		// Wait for the socket to be created (inotify) or the daemon to die (pidfd).
+		// A socket that exists but refuses is being set up (bound, not yet
+		// listening): there is no event for that moment, so poll with backoff.
+		int wait = left;
+		if (err != ENOENT || pidfd.get() < 0) {
+			wait = std::min(left, backoff_ms);
+			backoff_ms = std::min(backoff_ms * 2, 20);
+		}
+		pollfd fds[2] = {{ino.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
+		poll(fds, pidfd.get() < 0 ? 1 : 2, wait);
+		char buf[4096];
+		while (read(ino.get(), buf, sizeof(buf)) > 0) {
+		}
+	}
+}
+
+// The recorded pid is killed only if it still is `<daemon> ifname`: a pid can be reused
+// once the daemon is gone. The pidfd taken before the check pins the process.
+static bool is_daemon_of(pid_t pid, const std::string &ifname)
+{
+	std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+	std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+	std::vector<std::string> args;
+	for (size_t i = 0; i < all.size();) {
+		size_t z = all.find('\0', i);
+		if (z == std::string::npos)
+			z = all.size();
+		args.push_back(all.substr(i, z - i));
+		i = z + 1;
+	}
+	return args.size() >= 2 && args.back() == ifname;
+}
+
+static bool wait_exit(int pidfd, int ms)
+{
+	pollfd p{pidfd, POLLIN, 0};
+	return poll(&p, 1, ms) > 0;
+}
+
+Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid,
+			     double timeout_sec, const DaemonOptions &opt)
+{
+	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
+	const int timeout_ms = static_cast<int>(timeout_sec * 1000);
+	Fd pidfd(pid && *pid > 0 ? pidfd_open(*pid) : -1);
+	if (pidfd.get() >= 0 && !is_daemon_of(*pid, ifname))
+		pidfd.reset();
+
+	auto rtnl = Rtnl::open();
+	if (!rtnl)
+		return rtnl.error();
+	auto link = rtnl->get_link(ifname);
+	if (!link)
+		return link.error();
+	if (*link) {
+		// The daemon exits by itself when its tun goes away.
+		auto st = rtnl->delete_link(ifname);
+		if (!st)
+			return st;
+	}
+
+	if (pidfd.get() >= 0) {
+		if (!wait_exit(pidfd.get(), timeout_ms)) {
+			pidfd_send_signal(pidfd.get(), SIGTERM);
+			if (!wait_exit(pidfd.get(), timeout_ms)) {
+				pidfd_send_signal(pidfd.get(), SIGKILL);
+				if (!wait_exit(pidfd.get(), 1000))
+					return make_error(Errc::os, "cannot stop the userspace "
+								    "daemon of " +
+									ifname + " (pid " +
+									std::to_string(*pid) + ")");
+			}
+		}
+		reap(*pid);
+	} else {
+		// No pid of ours (or not the daemon any more): wait for whoever serves the
+		// socket to go, as it does once the link is gone.
+		auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+		int backoff_ms = 1;
+		while (try_connect(sock) == 0 && remaining_ms(deadline) > 0) {
+			poll(nullptr, 0, std::min(backoff_ms, remaining_ms(deadline)));
+			backoff_ms = std::min(backoff_ms * 2, 50);
+		}
+		if (try_connect(sock) == 0)
+			return make_error(Errc::os, "the userspace daemon of " + ifname +
+							" still answers on " + sock.string() +
+							" after its link was deleted");
+	}
+	if (unlink(sock.c_str()) < 0 && errno != ENOENT)
+		return make_error(Errc::os,
+				  "cannot remove " + sock.string() + ": " + strerror(errno));
+	const auto log_file = log_path_of(ifname, opt);
+	unlink(log_file.c_str());
+	return Ok{};
+}
+
+} // namespace wgn
