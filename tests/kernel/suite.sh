@@ -26,21 +26,19 @@ finish() {
 	echo "KTEST RESULT: $passed passed, $failed failed"
 }
 trap 'finish $?' EXIT
-stamp() { echo "KTEST STAGE $(cut -d' ' -f1 /proc/uptime)s: $*"; }
+stamp() { local t; read -r t _ </proc/uptime; echo "KTEST STAGE ${t}s: $*"; }
 
 # run CMD...: run, keep status/stdout/stderr in rc/out/err, and echo them for the log.
 run() {
-	local o e
-	o="$(mktemp)"
-	e="$(mktemp)"
-	echo "# \$ $*"
-	"$@" >"$o" 2>"$e"
+	local l t
+	read -r t _ </proc/uptime
+	echo "# [$t] \$ $*"
+	"$@" >/tmp/ktest.out 2>/tmp/ktest.err
 	rc=$?
-	out="$(cat "$o")"
-	err="$(cat "$e")"
-	rm -f "$o" "$e"
-	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/#   out: /'
-	[ -n "$err" ] && printf '%s\n' "$err" | sed 's/^/#   err: /'
+	out="$(</tmp/ktest.out)"
+	err="$(</tmp/ktest.err)"
+	[ -n "$out" ] && while IFS= read -r l; do echo "#   out: $l"; done <<<"$out"
+	[ -n "$err" ] && while IFS= read -r l; do echo "#   err: $l"; done <<<"$err"
 	echo "#   status $rc"
 	return 0
 }
@@ -68,6 +66,7 @@ no_userspace() {
 
 stamp "suite starts"
 check "kernel: the wireguard module is loaded" test -d /sys/module/wireguard
+stamp "keys"
 
 # ---------------------------------------------------------------- namespaces, hub
 umask 077
@@ -203,14 +202,14 @@ idx="$(node_ifindex wg0)"
 stamp "wgn up again"
 wgn up wg0 --no-register
 check "wgn up wg0 again: exit 0 (got $rc)" [ "$rc" = 0 ]
-check "up again: the link was not recreated (ifindex $idx)" [ "$(node_ifindex wg0)" = "$idx" ]
+check "up again: the link was not recreated (ifindex $idx)" eval '[ -n "$idx" ] && [ "$(node_ifindex wg0)" = "$idx" ]'
 check "up again: still no userspace WireGuard" no_userspace
 
 stamp "wgn up (reconcile)"
 write_config wg0 192.168.77.1:51820 fd00::11/64
 wgn up wg0 --no-register
 check "wgn up wg0 with an added address (reconcile): exit 0 (got $rc)" [ "$rc" = 0 ]
-check "reconcile: the link was not recreated (ifindex $idx)" [ "$(node_ifindex wg0)" = "$idx" ]
+check "reconcile: the link was not recreated (ifindex $idx)" eval '[ -n "$idx" ] && [ "$(node_ifindex wg0)" = "$idx" ]'
 check "reconcile: fd00::11/64 added" eval 'ip -n node addr show dev wg0 | grep -q "inet6 fd00::11/64"'
 check "reconcile: the tunnel still carries traffic" ping_until node 10.0.0.1 2
 
