@@ -95,9 +95,8 @@ static std::string handshake_phrase(const HealthObservation &o) {
 }
 
 static std::string no_answer_phrase(const HealthObservation &o) {
-	std::string s = "hub " + o.hub + " did not answer";
-	if (o.ping_error.empty()) return s + " within " + format_seconds(o.ping_timeout) + "s";
-	return s + " (" + o.ping_error + ")";
+	if (!o.ping_error.empty()) return o.ping_error;
+	return "hub " + o.hub + " did not answer within " + format_seconds(o.ping_timeout) + "s";
 }
 
 std::string health_reason(const HealthResult &r) {
@@ -109,7 +108,9 @@ std::string health_reason(const HealthResult &r) {
 		return "no interface " + o.interface;
 	case HealthStatus::unhealthy:
 		if (!o.link_up) return "link " + o.interface + " is down";
-		if (!o.device_read) return o.interface + " is not a WireGuard device";
+		if (!o.device_read)
+			return o.device_error.empty() ? o.interface + " is not a WireGuard device"
+			                              : o.device_error;
 		if (!o.hub_peer) return "the hub is not a peer of " + o.interface;
 		if (o.ping_attempted && !o.ping_answered)
 			return no_answer_phrase(o) + ", " + handshake_phrase(o);
@@ -152,6 +153,8 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 		// WireGuard at all is a fact about the tunnel.
 		if (dev.error().code == Errc::no_perm || dev.error().code == Errc::software)
 			o.unknown_reason = dev.error().message;
+		else
+			o.device_error = dev.error().message;
 		return o;
 	}
 	o.device_read = true;
@@ -171,13 +174,65 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 	auto rtt = sensors.ping(o.interface, *cfg.hub.tunnel_address, cfg.health.ping_timeout);
 	if (rtt) {
 		o.ping_answered = true;
-		o.rtt_ms = *rtt;
-	} else if (rtt.error().code == Errc::no_perm) {
+		o.rtt_ms = *rtt * 1000;
+	} else if (rtt.error().code != Errc::unavailable) {
+		// No socket, no permission: the echo was never sent, so it says nothing
+		// about the hub.
 		o.unknown_reason = rtt.error().message;
-	} else if (rtt.error().code != Errc::unavailable && rtt.error().code != Errc::temp_fail) {
+	} else if (rtt.error().message.find("did not answer within") == std::string::npos) {
+		// Sent but refused on the way out (no route, no key): worth saying which.
 		o.ping_error = rtt.error().message;
 	}
 	return o;
+}
+
+std::vector<std::string> repair_health(const Config &cfg, const HealthResult &r, HealthRepairs &fx,
+                                       bool *changed) {
+	std::vector<std::string> did;
+	bool any = false;
+	const auto &o = r.obs;
+	auto finish = [&] {
+		if (changed) *changed = any;
+		return did;
+	};
+	if (r.status == HealthStatus::healthy || r.status == HealthStatus::unknown) return finish();
+	if (r.status == HealthStatus::disconnected || !o.link_up || !o.device_read || !o.hub_peer) {
+		auto st = fx.bring_up(cfg, o.config);
+		any = true;
+		if (st)
+			did.push_back(o.interface + ": brought the tunnel up");
+		else
+			did.push_back(o.interface +
+			              ": could not bring the tunnel up: " + st.error().message);
+		return finish();
+	}
+	const auto &ep = cfg.hub.endpoint;
+	if (parse_ip(ep.host)) {
+		did.push_back(o.interface + ": hub endpoint " + ep.str() +
+		              " is an address; nothing to re-resolve");
+		return finish();
+	}
+	auto addr = fx.resolve(ep);
+	if (!addr) {
+		did.push_back(o.interface + ": could not re-resolve " + ep.str() + ": " +
+		              addr.error().message);
+		return finish();
+	}
+	if (addr->str() == o.endpoint) {
+		did.push_back(o.interface + ": " + ep.str() + " still resolves to " + o.endpoint +
+		              "; endpoint unchanged");
+		return finish();
+	}
+	auto st = fx.set_endpoint(o.interface, cfg.hub.public_key, *addr);
+	if (!st) {
+		did.push_back(o.interface + ": could not set the hub endpoint to " + addr->str() +
+		              ": " + st.error().message);
+		return finish();
+	}
+	any = true;
+	did.push_back(o.interface + ": re-resolved " + ep.str() + ": hub endpoint " +
+	              (o.endpoint.empty() ? "(none)" : o.endpoint) + " -> " + addr->str());
+	return finish();
 }
 
 } // namespace wgn

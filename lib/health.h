@@ -31,6 +31,7 @@ struct HealthObservation {
 	bool link_present = false;
 	bool link_up = false;
 	bool device_read = false; // the WireGuard device answered (handshake, bytes below)
+	std::string device_error; // why it did not, when that is a fact about the tunnel
 	bool hub_peer = false;    // the device has a peer with the hub's public key
 	// Seconds since the hub's latest handshake, read before the echo so that the echo's
 	// own handshake does not hide an idle tunnel; nullopt: never.
@@ -103,6 +104,26 @@ public:
 	virtual std::optional<std::string> node_id(const std::string &ifname) = 0;
 	virtual int64_t now() = 0; // seconds since the epoch
 };
+
+// The effects of --repair.
+class HealthRepairs {
+public:
+	virtual ~HealthRepairs() = default;
+	// `wgn up` of the config, in-process.
+	virtual Status bring_up(const Config &cfg, const std::string &config_name) = 0;
+	virtual Result<SockAddr> resolve(const Endpoint &ep) = 0;
+	// Points the hub peer at ep, changing nothing else of the device.
+	virtual Status set_endpoint(const std::string &ifname, const Key &peer,
+	                            const SockAddr &ep) = 0;
+};
+
+// Mends what r found: a disconnected tunnel, a link that is down or a device without the
+// hub peer is brought up (up reconciles); an unhealthy or stale one whose hub endpoint is
+// a name has it resolved again and the peer updated in place when the address changed.
+// Returns one line per thing it did or tried; empty when there was nothing to do. The
+// caller looks again afterwards. `changed` (may be null) says whether anything changed.
+std::vector<std::string> repair_health(const Config &cfg, const HealthResult &r, HealthRepairs &fx,
+                                       bool *changed = nullptr);
 
 // One look at the tunnel of cfg. Errors of the sensors that mean the check could not be
 // made (permission, netlink) become unknown_reason; "no answer" is an observation.

@@ -389,7 +389,7 @@ namespace {
 struct FakeSensors : HealthSensors {
 	Result<std::optional<Link>> link_r = std::optional<Link>(Link{true});
 	Result<DeviceState> device_r = DeviceState{};
-	Result<double> ping_r = 0.6;
+	Result<double> ping_r = 0.0006; // seconds, as ping_through says
 	std::optional<int64_t> at;
 	std::optional<std::string> id;
 	int pings = 0;
@@ -456,7 +456,7 @@ TEST_CASE("observe_health: reads, in order, and never more than one echo") {
 	CHECK(o.tx_bytes == 20);
 	CHECK(o.endpoint == "192.0.2.1:51820");
 	CHECK(o.ping_answered);
-	CHECK(o.rtt_ms == 0.6);
+	CHECK(*o.rtt_ms == Approx(0.6));
 	CHECK(o.uptime == 3600);
 	CHECK(o.node_id == "node-9");
 	CHECK(o.backend == "userspace");
@@ -487,35 +487,41 @@ TEST_CASE("observe_health: how sensor errors are read") {
 	}
 	SECTION("not a WireGuard device: unhealthy") {
 		FakeSensors s;
-		s.device_r = make_error(Errc::os, "wg0 is not a WireGuard interface");
-		auto o = observe_health(test_config(), "wg0", s);
-		CHECK(evaluate(o, 180) == HealthStatus::unhealthy);
+		s.device_r =
+		    make_error(Errc::os, "cannot read WireGuard device wg0: No such device");
+		auto r = evaluate_result(observe_health(test_config(), "wg0", s), 180);
+		CHECK(r.status == HealthStatus::unhealthy);
+		CHECK(health_reason(r) == "cannot read WireGuard device wg0: No such device");
 	}
 	SECTION("echo times out: unhealthy, says how long it waited") {
 		FakeSensors s;
 		s.device_r = device_with_hub(1000000 - 12);
-		s.ping_r = make_error(Errc::unavailable, "no answer");
+		s.ping_r = make_error(Errc::unavailable, "hub 10.0.0.1 did not answer within 1.5s");
 		auto r = evaluate_result(observe_health(test_config(), "wg0", s), 180);
 		CHECK(r.status == HealthStatus::unhealthy);
 		CHECK(health_reason(r) ==
 		      "hub 10.0.0.1 did not answer within 1.5s, handshake 12s ago");
 	}
-	SECTION("echo cannot be sent: unhealthy with the reason") {
+	SECTION("echo refused on the way out: unhealthy with the reason") {
 		FakeSensors s;
 		s.device_r = device_with_hub(1000000 - 12);
-		s.ping_r = make_error(Errc::os, "sendto 10.0.0.1: Network is unreachable");
+		s.ping_r =
+		    make_error(Errc::unavailable, "hub 10.0.0.1 cannot be reached through wg0: "
+		                                  "Required key not available");
 		auto r = evaluate_result(observe_health(test_config(), "wg0", s), 180);
 		CHECK(r.status == HealthStatus::unhealthy);
 		CHECK(health_reason(r) ==
-		      "hub 10.0.0.1 did not answer (sendto 10.0.0.1: Network is "
-		      "unreachable), handshake 12s ago");
+		      "hub 10.0.0.1 cannot be reached through wg0: Required key "
+		      "not available, handshake 12s ago");
 	}
-	SECTION("no ping socket allowed: unknown") {
-		FakeSensors s;
-		s.device_r = device_with_hub(1000000 - 12);
-		s.ping_r = make_error(Errc::no_perm, "an ICMP socket needs CAP_NET_RAW");
-		auto o = observe_health(test_config(), "wg0", s);
-		CHECK(evaluate(o, 180) == HealthStatus::unknown);
+	SECTION("no ICMP socket: unknown") {
+		for (auto c : {Errc::no_perm, Errc::os}) {
+			FakeSensors s;
+			s.device_r = device_with_hub(1000000 - 12);
+			s.ping_r = make_error(c, "cannot open an ICMP socket");
+			auto o = observe_health(test_config(), "wg0", s);
+			CHECK(evaluate(o, 180) == HealthStatus::unknown);
+		}
 	}
 	SECTION("link down: no echo") {
 		FakeSensors s;
@@ -541,4 +547,121 @@ TEST_CASE("observe_health: how sensor errors are read") {
 		CHECK(!o.handshake_age);
 		CHECK(evaluate(o, 180) == HealthStatus::unhealthy);
 	}
+}
+
+namespace {
+
+struct FakeRepairs : HealthRepairs {
+	std::vector<std::string> calls;
+	Status up_r = Ok{};
+	Result<SockAddr> resolve_r = *parse_sockaddr("192.0.2.7:51820");
+	Status bring_up(const Config &, const std::string &name) override {
+		calls.push_back("up " + name);
+		return up_r;
+	}
+	Result<SockAddr> resolve(const Endpoint &ep) override {
+		calls.push_back("resolve " + ep.str());
+		return resolve_r;
+	}
+	Status set_endpoint(const std::string &ifname, const Key &, const SockAddr &ep) override {
+		calls.push_back("set " + ifname + " " + ep.str());
+		return Ok{};
+	}
+};
+
+Config named_hub_config() {
+	auto c = test_config();
+	c.hub.endpoint = Endpoint{"hub.example.com", 51820};
+	return c;
+}
+
+} // namespace
+
+TEST_CASE("repair_health: what --repair does for each status") {
+	struct Row {
+		const char *what;
+		void (*change)(HealthObservation &);
+		double stale;
+		std::vector<std::string> calls;
+		std::vector<std::string> said;
+		bool changed;
+	};
+	auto gone = [](HealthObservation &o) {
+		o = HealthObservation{}, o.interface = "wg0", o.config = "wg0",
+		o.link_checked = true;
+	};
+	const Row rows[] = {
+	    {"healthy: nothing", [](HealthObservation &) {}, 180, {}, {}, false},
+	    {"unknown: nothing, it cannot tell",
+	     [](HealthObservation &o) { o.unknown_reason = "x"; },
+	     180,
+	     {},
+	     {},
+	     false},
+	    {"disconnected: up", gone, 180, {"up wg0"}, {"wg0: brought the tunnel up"}, true},
+	    {"link down: up",
+	     [](HealthObservation &o) { o.link_up = false; },
+	     180,
+	     {"up wg0"},
+	     {"wg0: brought the tunnel up"},
+	     true},
+	    {"no hub peer: up (reconciles)",
+	     [](HealthObservation &o) { o.hub_peer = false; },
+	     180,
+	     {"up wg0"},
+	     {"wg0: brought the tunnel up"},
+	     true},
+	    {"unhealthy: re-resolve, endpoint moved",
+	     [](HealthObservation &o) { o.ping_answered = false; },
+	     180,
+	     {"resolve hub.example.com:51820", "set wg0 192.0.2.7:51820"},
+	     {"wg0: re-resolved hub.example.com:51820: hub endpoint 192.0.2.1:51820 -> "
+	      "192.0.2.7:51820"},
+	     true},
+	    {"stale: re-resolve, same address",
+	     [](HealthObservation &o) { o.endpoint = "192.0.2.7:51820"; },
+	     1,
+	     {"resolve hub.example.com:51820"},
+	     {"wg0: hub.example.com:51820 still resolves to 192.0.2.7:51820; endpoint unchanged"},
+	     false},
+	};
+	for (auto &row : rows) {
+		INFO(row.what);
+		auto o = healthy_obs();
+		row.change(o);
+		FakeRepairs fx;
+		bool changed = !row.changed;
+		auto said = repair_health(named_hub_config(), result(o, row.stale), fx, &changed);
+		CHECK(fx.calls == row.calls);
+		CHECK(said == row.said);
+		CHECK(changed == row.changed);
+	}
+}
+
+TEST_CASE("repair_health: failures are said, numeric endpoints left alone") {
+	auto o = healthy_obs();
+	o.ping_answered = false;
+	FakeRepairs fx;
+	auto cfg = named_hub_config();
+	cfg.hub.endpoint.host = "192.0.2.1";
+	auto said = repair_health(cfg, result(o), fx);
+	CHECK(fx.calls.empty());
+	CHECK(said ==
+	      std::vector<std::string>{
+	          "wg0: hub endpoint 192.0.2.1:51820 is an address; nothing to re-resolve"});
+
+	fx.resolve_r = make_error(Errc::unavailable, "Name or service not known");
+	said = repair_health(named_hub_config(), result(o), fx);
+	CHECK(said == std::vector<std::string>{"wg0: could not re-resolve hub.example.com:51820: "
+	                                       "Name or service not known"});
+
+	HealthObservation gone;
+	gone.interface = gone.config = "wg0";
+	gone.link_checked = true;
+	fx.up_r = make_error(Errc::unavailable, "hub 10.0.0.1 did not answer");
+	bool changed = false;
+	said = repair_health(cfg, result(gone), fx, &changed);
+	CHECK(changed);
+	CHECK(said == std::vector<std::string>{
+	                  "wg0: could not bring the tunnel up: hub 10.0.0.1 did not answer"});
 }
