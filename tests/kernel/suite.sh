@@ -59,9 +59,11 @@ link_kind() { ip -n "$1" -d -j link show "$2" 2>/dev/null | grep -o '"info_kind"
 node_ifindex() { in_node cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 link_absent() { ! ip -n "$1" link show "$2" >/dev/null 2>&1; }
 has_text() { printf '%s\n' "$1" | grep -qF -- "$2"; }
+# running NAME: a process whose comm is NAME exists.
+running() { grep -qx -- "$1" /proc/[0-9]*/comm 2>/dev/null; }
 no_userspace() {
 	[ ! -s /tmp/wireguard-go.calls ] && [ ! -e /run/wireguard/wg0.sock ] &&
-		! ps -o comm | grep -q '^wireguard-go'
+		! running wireguard-go
 }
 
 stamp "suite starts"
@@ -85,6 +87,13 @@ exit 1
 EOF
 chmod 0755 /usr/local/sbin/wireguard-go
 export WG_QUICK_USERSPACE_IMPLEMENTATION=/usr/local/sbin/wireguard-go
+# The detectors below must be able to see what they look for.
+selftest() {
+	wireguard-go selftest >/dev/null 2>&1
+	[ -s /tmp/wireguard-go.calls ] && running bash && ! no_userspace &&
+		rm -f /tmp/wireguard-go.calls && no_userspace
+}
+check "self-test: the wireguard-go tripwire and process detection work" selftest
 
 setup_ok=1
 step() { run "$@"; [ "$rc" = 0 ] || setup_ok=0; }
@@ -242,7 +251,7 @@ check "unreachable: no run state left" eval '! in_node test -e /run/wgn/wg1.json
 check "unreachable: no address or route left" \
 	eval '! ip -n node addr show | grep -q "10.0.0.10" && ! ip -n node route show | grep -q "10.1.0.0/16"'
 check "no userspace WireGuard at any point" no_userspace
-check "no wgn process left" eval '! ps -o comm | grep -q "^wgn$"'
+check "no wgn process left" eval '! running wgn'
 
 stamp "suite ends"
 completed=1
