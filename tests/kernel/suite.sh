@@ -240,6 +240,19 @@ check "wgn down wg0 again: exit 0 (got $rc)" [ "$rc" = 0 ]
 check "down again: a notice on stderr" [ -n "$err" ]
 check "health after down: exit 2 (disconnected)" eval 'wgn health wg0; [ "$rc" = 2 ]'
 
+stamp "wgn up, endpoint by name"
+# The endpoint as a host name, resolved from /etc/hosts (no DNS in the VM).
+echo "192.168.77.1 hub.ktest" >>/etc/hosts
+echo "hosts: files" >/etc/nsswitch.conf
+write_config wg2 hub.ktest:51820
+wgn up wg2 --no-register
+check "wgn up wg2 (endpoint hub.ktest:51820 from /etc/hosts): exit 0 (got $rc)" [ "$rc" = 0 ]
+check "wg2: kernel link whose endpoint is the resolved address" \
+	eval '[ "$(link_kind node wg2)" = wireguard ] && in_node wg show wg2 endpoints | grep -q "192.168.77.1:51820"'
+check "wg2: node pings the hub through it" ping_until node 10.0.0.1 2
+wgn down wg2
+check "wgn down wg2: exit 0 (got $rc), link gone" eval '[ "$rc" = 0 ] && link_absent node wg2'
+
 stamp "wgn up, unreachable hub"
 # Nobody listens on port 51999: handshakes go unanswered.
 write_config wg1 192.168.77.1:51999
