@@ -1,0 +1,58 @@
+#include <catch2/catch.hpp>
+
+#include "keys.h"
+
+using namespace wgn;
+
+static Key from_hex(const char *h) {
+	return *hex_decode(h);
+}
+
+TEST_CASE("X25519 matches the RFC 7748 section 5.2 vectors") {
+	auto scalar1 = from_hex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4");
+	auto u1 = from_hex("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c");
+	CHECK(hex_encode(x25519(scalar1, u1)) ==
+	      "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
+	auto scalar2 = from_hex("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d");
+	auto u2 = from_hex("e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493");
+	CHECK(hex_encode(x25519(scalar2, u2)) ==
+	      "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
+}
+
+TEST_CASE("public keys match RFC 7748 section 6.1 (Alice and Bob)") {
+	SecretKey alice(
+	    from_hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+	SecretKey bob(from_hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+	CHECK(hex_encode(public_key_of(alice)) ==
+	      "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+	CHECK(hex_encode(public_key_of(bob)) ==
+	      "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+	// Both sides derive the same shared secret.
+	CHECK(x25519(alice.bytes(), public_key_of(bob)) ==
+	      x25519(bob.bytes(), public_key_of(alice)));
+}
+
+TEST_CASE("base64 keys: exactly 32 bytes, canonical") {
+	Key k = from_hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+	std::string b = base64_encode(k);
+	CHECK(b == "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=");
+	REQUIRE(base64_decode(b));
+	CHECK(*base64_decode(b) == k);
+
+	CHECK_FALSE(base64_decode(""));
+	CHECK_FALSE(base64_decode("dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo"));  // no padding
+	CHECK_FALSE(base64_decode("dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LC==")); // 31 bytes
+	CHECK_FALSE(base64_decode("dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCp=")); // stray bits
+	CHECK_FALSE(base64_decode("dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25L*o=")); // bad char
+	CHECK_FALSE(base64_decode("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")); // 36 bytes
+}
+
+TEST_CASE("hex keys round-trip and reject bad input") {
+	Key k{};
+	for (size_t i = 0; i < k.size(); ++i)
+		k[i] = static_cast<uint8_t>(i * 7);
+	CHECK(hex_decode(hex_encode(k)) == k);
+	CHECK(hex_decode(std::string(64, 'F')));
+	CHECK_FALSE(hex_decode(std::string(63, 'a')));
+	CHECK_FALSE(hex_decode(std::string(64, 'g')));
+}
