@@ -28,7 +28,9 @@ std::vector<IpPrefix> routes_for(const Config &cfg)
 	return out;
 }
 
-static std::string describe_device(const std::string &ifname, const DeviceConfig &d)
+// `unresolved` names the hub's endpoint when it could not be resolved (a dry run).
+static std::string describe_device(const std::string &ifname, const DeviceConfig &d,
+				   const std::string &unresolved)
 {
 	std::ostringstream s;
 	s << "wg set " << ifname;
@@ -48,6 +50,8 @@ static std::string describe_device(const std::string &ifname, const DeviceConfig
 			s << " preshared-key (hidden)";
 		if (p.endpoint)
 			s << " endpoint " << p.endpoint->str();
+		else if (!unresolved.empty() && p.replace_allowed_ips)
+			s << " endpoint " << unresolved;
 		if (p.persistent_keepalive)
 			s << " persistent-keepalive " << *p.persistent_keepalive;
 		if (p.replace_allowed_ips) {
@@ -169,7 +173,8 @@ std::vector<Operation> plan_up(const Config &cfg, const LinkObservation &obs,
 	}
 
 	if (auto d = device_diff(cfg, ctx, fresh ? std::nullopt : obs.device)) {
-		Operation o = op(OpKind::set_device, describe_device(dev, *d));
+		std::string unresolved = ctx.endpoint ? "" : cfg.hub.endpoint.str();
+		Operation o = op(OpKind::set_device, describe_device(dev, *d, unresolved));
 		o.device = std::move(*d);
 		ops.push_back(std::move(o));
 	}
