@@ -50,7 +50,7 @@ static std::string describe_device(const std::string &ifname, const DeviceConfig
 			s << " preshared-key (hidden)";
 		if (p.endpoint)
 			s << " endpoint " << p.endpoint->str();
-		else if (!unresolved.empty() && p.replace_allowed_ips)
+		else if (!unresolved.empty())
 			s << " endpoint " << unresolved;
 		if (p.persistent_keepalive)
 			s << " persistent-keepalive " << *p.persistent_keepalive;
