@@ -31,15 +31,16 @@ requires_cmd() {
 }
 
 # A private config directory with a valid config NAME.toml and its key; echoes nothing.
-# Sets CONF_DIR, PRIV_KEY_FILE and HUB_PUB.
+# Sets CONF_DIR, PRIV_KEY_FILE, PRIV_KEY (its content) and HUB_PUB.
 make_config_dir() {
 	CONF_DIR="$BATS_TEST_TMPDIR/etc"
 	mkdir -p "$CONF_DIR"
 	PRIV_KEY_FILE="$CONF_DIR/wg0.key"
 	# A fixed test key (RFC 7748's Alice), never used outside tests.
 	(umask 077; echo 'dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=' >"$PRIV_KEY_FILE")
+	PRIV_KEY=$(cat "$PRIV_KEY_FILE")
 	HUB_PUB='3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08='
-	export CONF_DIR PRIV_KEY_FILE HUB_PUB
+	export CONF_DIR PRIV_KEY_FILE PRIV_KEY HUB_PUB
 }
 
 # write_config NAME [extra TOML appended]: a valid config for interface NAME.

@@ -1,5 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <unistd.h>
+
 #include "keys.h"
 
 using namespace wgn;
@@ -55,4 +60,39 @@ TEST_CASE("hex keys round-trip and reject bad input") {
 	CHECK(hex_decode(std::string(64, 'F')));
 	CHECK_FALSE(hex_decode(std::string(63, 'a')));
 	CHECK_FALSE(hex_decode(std::string(64, 'g')));
+}
+
+// Cross-check against wireguard-tools: `wg pubkey` reads the private key on stdin.
+TEST_CASE("public keys agree with wg pubkey") {
+	if (std::system("command -v wg >/dev/null 2>&1") != 0) {
+		const char *ci = std::getenv("CI");
+		if (ci && std::string(ci) == "true")
+			FAIL("wg (wireguard-tools) is needed for this test in CI");
+		WARN("wg not installed; skipping the cross-check");
+		return;
+	}
+	std::mt19937_64 rng(std::random_device{}());
+	for (int i = 0; i < 16; ++i) {
+		Key k;
+		for (auto &b : k)
+			b = static_cast<uint8_t>(rng());
+		SecretKey priv(k);
+		char path[] = "/tmp/wgn-pubkey-test.XXXXXX";
+		int fd = mkstemp(path);
+		REQUIRE(fd >= 0);
+		std::string line = base64_encode(k) + "\n";
+		REQUIRE(write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+		close(fd);
+		std::string cmd = std::string("wg pubkey <") + path;
+		FILE *p = popen(cmd.c_str(), "r");
+		REQUIRE(p);
+		char out[128] = "";
+		REQUIRE(fgets(out, sizeof(out), p));
+		pclose(p);
+		unlink(path);
+		std::string got(out);
+		while (!got.empty() && got.back() == '\n')
+			got.pop_back();
+		CHECK(got == base64_encode(public_key_of(priv)));
+	}
 }
