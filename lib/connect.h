@@ -1,0 +1,52 @@
+// Verifying a tunnel with retries: one attempt is one probe (probe.h) with
+// attempt_timeout; between attempts, exponential backoff with jitter (backoff.h);
+// before each, a name endpoint is resolved again. One progress line per failed attempt,
+// as SPEC shows it:
+//   wgn: wg0: attempt 2/6 failed: hub 10.0.0.1 did not answer within 5.0s; retrying in 4.3s
+// The effects sit behind ConnectEnv, so the loop is tested with a fake clock.
+#pragma once
+
+#include <string>
+
+#include "backoff.h"
+#include "error.h"
+
+namespace wgn {
+
+class ConnectEnv {
+public:
+	virtual ~ConnectEnv() = default;
+	// Resolves the endpoint again and points the peer at it when it moved. An error
+	// of kind unavailable (a name that does not resolve now) fails this attempt only;
+	// any other error ends the loop.
+	virtual Status refresh_endpoint() = 0;
+	// One probe. unavailable: no answer this time; any other error ends the loop.
+	// Returns the round-trip (or handshake) time in seconds.
+	virtual Result<double> verify(double timeout) = 0;
+	virtual double now() = 0; // monotonic seconds
+	// Waits; false when a signal cut the wait short.
+	virtual bool sleep(double seconds) = 0;
+	virtual bool interrupted() = 0;
+	virtual double jitter_unit() = 0; // uniform in [0, 1)
+};
+
+struct ConnectPolicy {
+	int max_retries = 5; // attempts after the first
+	BackoffPolicy backoff;
+	double attempt_timeout = 5.0;
+	double deadline = 0;    // on env.now()'s clock: the end of the whole `up`
+	double timeout = 120.0; // what the deadline stands for, for the message
+};
+
+struct Connected {
+	int attempts = 0;
+	double rtt = 0; // seconds, of the answer that counted
+};
+
+// Errors: unavailable (69) after max_retries + 1 failed attempts; temp_fail (75) when
+// the deadline ends it, or "interrupted" when a signal did; other errors as they came.
+// *attempts (may be null) counts the attempts made, in success and failure alike.
+Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
+				       const std::string &ifname, int *attempts = nullptr);
+
+} // namespace wgn

@@ -1,0 +1,311 @@
+#include "probe.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+
+#include <netinet/icmp6.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+namespace wgn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0)
+{
+	return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Milliseconds for poll(): rounded up, so that a wait never ends just short of the
+// deadline and spins.
+int poll_ms(double seconds)
+{
+	if (seconds <= 0)
+		return 0;
+	return static_cast<int>(std::min(std::ceil(seconds * 1000.0), 2e9));
+}
+
+class Fd {
+public:
+	explicit Fd(int fd = -1) : fd_(fd) {}
+	Fd(const Fd &) = delete;
+	Fd &operator=(const Fd &) = delete;
+	~Fd()
+	{
+		if (fd_ >= 0)
+			close(fd_);
+	}
+	int get() const { return fd_; }
+
+private:
+	int fd_;
+};
+
+Error sys_error(const std::string &what)
+{
+	int e = errno;
+	Errc c = (e == EPERM || e == EACCES) ? Errc::no_perm : Errc::os;
+	return make_error(c, what + ": " + std::strerror(e));
+}
+
+Error cancelled()
+{
+	return make_error(Errc::temp_fail, "interrupted");
+}
+
+bool cancel_pending(int cancel_fd)
+{
+	if (cancel_fd < 0)
+		return false;
+	pollfd p{cancel_fd, POLLIN, 0};
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+// Waits up to `seconds` for fd (may be -1: just the wait) or the cancel fd.
+// Returns 1 when fd is readable, 0 on timeout, -1 when cancelled.
+int wait_readable(int fd, int cancel_fd, double seconds)
+{
+	pollfd p[2] = {{fd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
+	int r = poll(p, 2, poll_ms(seconds));
+	if (r < 0)
+		return errno == EINTR ? (cancel_pending(cancel_fd) ? -1 : 0) : 0;
+	if (p[1].revents & POLLIN)
+		return -1;
+	return r > 0 && (p[0].revents & (POLLIN | POLLERR)) ? 1 : 0;
+}
+
+SockAddr to_sockaddr(const IpAddr &a, uint16_t port)
+{
+	SockAddr s;
+	if (a.family == AF_INET) {
+		auto *sin = reinterpret_cast<sockaddr_in *>(&s.ss);
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		std::memcpy(&sin->sin_addr, a.bytes.data(), 4);
+		s.len = sizeof(*sin);
+	} else {
+		auto *sin6 = reinterpret_cast<sockaddr_in6 *>(&s.ss);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		std::memcpy(&sin6->sin6_addr, a.bytes.data(), 16);
+		s.len = sizeof(*sin6);
+	}
+	return s;
+}
+
+Status bind_to_device(int fd, const std::string &ifname)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
+		       static_cast<socklen_t>(ifname.size() + 1)) < 0)
+		return sys_error("cannot bind a socket to " + ifname);
+	return Ok{};
+}
+
+std::string random_payload()
+{
+	std::string p = "wgn-probe-";
+	uint8_t r[8] = {};
+	if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
+		auto t = Clock::now().time_since_epoch().count();
+		std::memcpy(r, &t, sizeof(r));
+	}
+	static const char hex[] = "0123456789abcdef";
+	for (uint8_t b : r) {
+		p += hex[b >> 4];
+		p += hex[b & 15];
+	}
+	return p;
+}
+
+} // namespace
+
+uint16_t inet_checksum(const uint8_t *p, size_t len)
+{
+	uint32_t sum = 0;
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += static_cast<uint32_t>(p[len - 1] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return static_cast<uint16_t>(~sum);
+}
+
+std::string build_echo_request(int family, uint16_t id, uint16_t seq, const std::string &payload)
+{
+	std::string m(8, '\0');
+	m[0] = static_cast<char>(family == AF_INET ? ICMP_ECHO : ICMP6_ECHO_REQUEST);
+	m[4] = static_cast<char>(id >> 8);
+	m[5] = static_cast<char>(id & 0xff);
+	m[6] = static_cast<char>(seq >> 8);
+	m[7] = static_cast<char>(seq & 0xff);
+	m += payload;
+	if (family == AF_INET) {
+		uint16_t c = inet_checksum(reinterpret_cast<const uint8_t *>(m.data()), m.size());
+		m[2] = static_cast<char>(c >> 8);
+		m[3] = static_cast<char>(c & 0xff);
+	}
+	return m;
+}
+
+bool is_echo_reply(int family, const uint8_t *buf, size_t len, bool ip_header, bool check_id,
+		   uint16_t id, uint16_t seq, const std::string &payload)
+{
+	if (ip_header) {
+		if (len < 20 || (buf[0] >> 4) != 4)
+			return false;
+		size_t ihl = static_cast<size_t>(buf[0] & 0x0f) * 4;
+		if (ihl < 20 || ihl > len)
+			return false;
+		buf += ihl;
+		len -= ihl;
+	}
+	if (len < 8 + payload.size())
+		return false;
+	uint8_t want = family == AF_INET ? ICMP_ECHOREPLY : ICMP6_ECHO_REPLY;
+	if (buf[0] != want || buf[1] != 0)
+		return false;
+	if (check_id && (buf[4] != (id >> 8) || buf[5] != (id & 0xff)))
+		return false;
+	if (buf[6] != (seq >> 8) || buf[7] != (seq & 0xff))
+		return false;
+	return std::memcmp(buf + 8, payload.data(), payload.size()) == 0;
+}
+
+IpAddr first_host(const IpPrefix &prefix)
+{
+	IpPrefix net = prefix.network();
+	IpAddr a = net.addr;
+	if (prefix.prefix_len >= a.size() * 8)
+		return prefix.addr;
+	// Add one to the network address, carrying through the bytes.
+	for (size_t i = a.size(); i-- > 0;)
+		if (++a.bytes[i] != 0)
+			break;
+	return a;
+}
+
+Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double timeout,
+			    const ProbeOptions &opt)
+{
+	const int family = dst.family;
+	const int proto = family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
+	const std::string hub = "hub " + dst.str();
+
+	// A ping socket needs no privilege when ping_group_range admits our group; the
+	// kernel refuses it with EACCES otherwise, and then only a raw socket will do.
+	bool raw = false;
+	int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, proto);
+	if (s < 0 && (errno == EACCES || errno == EPERM || errno == EPROTONOSUPPORT)) {
+		raw = true;
+		s = socket(family, SOCK_RAW | SOCK_CLOEXEC, proto);
+	}
+	if (s < 0)
+		return sys_error(
+		    std::string("cannot open an ICMP socket to probe ") + hub +
+		    (errno == EPERM || errno == EACCES
+			 ? " (needs CAP_NET_RAW or a group in net.ipv4.ping_group_range)"
+			 : ""));
+	Fd sock(s);
+	if (auto st = bind_to_device(s, ifname); !st)
+		return st.error();
+	if (raw && family == AF_INET6) {
+		// Only echo replies: a raw ICMPv6 socket sees every neighbour message otherwise.
+		icmp6_filter f;
+		ICMP6_FILTER_SETBLOCKALL(&f);
+		ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &f);
+		setsockopt(s, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f));
+	}
+
+	uint16_t id =
+	    static_cast<uint16_t>(getpid() ^ (Clock::now().time_since_epoch().count() & 0xffff));
+	const uint16_t seq = 1;
+	const std::string payload = random_payload();
+	const std::string req = build_echo_request(family, id, seq, payload);
+	SockAddr to = to_sockaddr(dst, 0);
+
+	auto t0 = Clock::now();
+	if (sendto(s, req.data(), req.size(), 0, reinterpret_cast<const sockaddr *>(&to.ss),
+		   to.len) < 0) {
+		int e = errno;
+		if (e == EPERM || e == EACCES)
+			return sys_error("cannot send an ICMP echo to " + hub);
+		// WireGuard says ENOKEY or EDESTADDRREQ when it has no peer or endpoint for
+		// dst; routing says unreachable. Either way the hub cannot answer.
+		return make_error(Errc::unavailable, hub + " cannot be reached through " + ifname +
+							 ": " + std::strerror(e));
+	}
+
+	uint8_t buf[1500];
+	for (;;) {
+		double left = timeout - seconds_since(t0);
+		if (left <= 0)
+			break;
+		int w = wait_readable(s, opt.cancel_fd, left);
+		if (w < 0)
+			return cancelled();
+		if (w == 0)
+			continue;
+		ssize_t n = recv(s, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0)
+			continue; // an ICMP error or a spurious wakeup: the answer may still come
+		if (is_echo_reply(family, buf, static_cast<size_t>(n), raw && family == AF_INET,
+				  raw, id, seq, payload))
+			return seconds_since(t0);
+	}
+	return make_error(Errc::unavailable,
+			  hub + " did not answer within " + format_seconds(timeout) + "s");
+}
+
+Result<double> wait_for_handshake(WireGuardControl &wg, const std::string &ifname, const Key &peer,
+				  int64_t after_epoch, const IpAddr &kick_dst, double timeout,
+				  const ProbeOptions &opt)
+{
+	const std::string hub = "hub " + base64_encode(peer);
+	auto t0 = Clock::now();
+	{
+		int s = socket(kick_dst.family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+		if (s < 0)
+			return sys_error("cannot open a UDP socket");
+		Fd sock(s);
+		if (auto st = bind_to_device(s, ifname); !st)
+			return st.error();
+		SockAddr to = to_sockaddr(kick_dst, 9); // discard: nobody needs to answer
+		// Errors do not matter here: the handshake (or its absence) is the answer.
+		(void)sendto(s, "", 0, 0, reinterpret_cast<const sockaddr *>(&to.ss), to.len);
+	}
+	// Reading the device is cheap, but not free for a userspace daemon: look often at
+	// first, when the handshake is most likely, then less often.
+	double interval = 0.01;
+	for (;;) {
+		auto st = wg.get_device(ifname);
+		if (!st)
+			return st.error();
+		for (auto &p : st->peers)
+			if (p.public_key == peer && p.last_handshake_sec > 0 &&
+			    p.last_handshake_sec >= after_epoch)
+				return seconds_since(t0);
+		double left = timeout - seconds_since(t0);
+		if (left <= 0)
+			break;
+		if (wait_readable(-1, opt.cancel_fd, std::min(interval, left)) < 0)
+			return cancelled();
+		interval = std::min(interval * 2, 0.25);
+	}
+	return make_error(Errc::unavailable, hub + " did not complete a handshake within " +
+						 format_seconds(timeout) + "s");
+}
+
+} // namespace wgn

@@ -1,0 +1,154 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "runstate.h"
+
+using namespace wgn;
+
+namespace {
+struct RunDir {
+	std::filesystem::path dir;
+	RunDir()
+	{
+		char t[] = "/tmp/wgn-runstate-test.XXXXXX";
+		dir = mkdtemp(t);
+		setenv("WGN_RUN_DIR", dir.c_str(), 1);
+	}
+	~RunDir()
+	{
+		unsetenv("WGN_RUN_DIR");
+		std::filesystem::remove_all(dir);
+	}
+};
+
+Config sample_config()
+{
+	Config c;
+	Key k{};
+	k[0] = 0x77;
+	c.interface.name = "wg0";
+	c.interface.private_key = SecretKey(k);
+	c.interface.public_key = public_key_of(c.interface.private_key);
+	c.interface.addresses = {*parse_prefix("10.0.0.10/24")};
+	c.hub.public_key[0] = 1;
+	c.hub.endpoint = Endpoint{"hub.example.com", 51820};
+	c.hub.allowed_ips = {*parse_prefix("10.0.0.0/24")};
+	c.hub.tunnel_address = parse_ip("10.0.0.1");
+	return c;
+}
+} // namespace
+
+TEST_CASE("run state round-trips through its file, atomically and readable")
+{
+	RunDir d;
+	RunState st;
+	st.interface = "wg0";
+	st.connected_at = 1771522200; // 2026-02-19T17:30:00Z
+	st.backend = "userspace";
+	st.daemon_pid = 4242;
+	st.daemon_program = "wireguard-go";
+	st.attempts = 2;
+	st.config_path = "/etc/wgn/wg0.toml";
+	st.config_fingerprint = "abc";
+	st.endpoint = "192.0.2.1:51820";
+	REQUIRE(write_run_state(st).ok());
+	CHECK(run_state_path("wg0") == d.dir / "wg0.json");
+
+	struct stat sb {};
+	REQUIRE(stat((d.dir / "wg0.json").c_str(), &sb) == 0);
+	CHECK((sb.st_mode & 0777) == 0644);
+	auto text = read_file(d.dir / "wg0.json");
+	REQUIRE(text.ok());
+	CHECK_THAT(*text, Catch::Contains("\"connected_at_iso\": \"2026-02-19T17:30:00Z\""));
+	// No temp files left behind.
+	CHECK(std::distance(std::filesystem::directory_iterator(d.dir),
+			    std::filesystem::directory_iterator()) == 1);
+
+	auto back = read_run_state("wg0");
+	REQUIRE(back.ok());
+	REQUIRE(back->has_value());
+	const RunState &b = **back;
+	CHECK(b.interface == "wg0");
+	CHECK(b.connected_at == 1771522200);
+	CHECK(b.backend == "userspace");
+	REQUIRE(b.daemon_pid);
+	CHECK(*b.daemon_pid == 4242);
+	CHECK(b.daemon_program == "wireguard-go");
+	CHECK(b.attempts == 2);
+	CHECK(b.endpoint == "192.0.2.1:51820");
+	CHECK(b.reconciled_at == 0);
+
+	REQUIRE(remove_run_state("wg0").ok());
+	auto gone = read_run_state("wg0");
+	REQUIRE(gone.ok());
+	CHECK_FALSE(gone->has_value());
+	// Removing what is not there is fine (down is idempotent).
+	CHECK(remove_run_state("wg0").ok());
+}
+
+TEST_CASE("a kernel run state has a null daemon pid")
+{
+	RunState st;
+	st.interface = "wg1";
+	st.backend = "kernel";
+	auto j = run_state_to_json(st);
+	CHECK_THAT(j, Catch::Contains("\"daemon_pid\": null"));
+	auto b = run_state_from_json(j);
+	REQUIRE(b);
+	CHECK_FALSE(b->daemon_pid);
+}
+
+TEST_CASE("a run state that is not JSON is reported as absent")
+{
+	RunDir d;
+	std::ofstream(d.dir / "wg0.json") << "{ not json";
+	auto r = read_run_state("wg0");
+	REQUIRE(r.ok());
+	CHECK_FALSE(r->has_value());
+	CHECK_FALSE(run_state_from_json("[1,2]"));
+	CHECK_FALSE(run_state_from_json("{\"attempts\": \"two\"}"));
+}
+
+TEST_CASE("iso8601_utc")
+{
+	CHECK(iso8601_utc(0) == "1970-01-01T00:00:00Z");
+	CHECK(iso8601_utc(1771522200) == "2026-02-19T17:30:00Z");
+}
+
+TEST_CASE("the config fingerprint follows public fields and holds no secret")
+{
+	Config a = sample_config();
+	Config b = sample_config();
+	CHECK(config_fingerprint(a) == config_fingerprint(b));
+	CHECK(config_fingerprint(a).size() == 64);
+
+	b.interface.addresses.push_back(*parse_prefix("fd00::10/64"));
+	CHECK(config_fingerprint(a) != config_fingerprint(b));
+
+	Config c = sample_config();
+	c.hub.persistent_keepalive = 25;
+	CHECK(config_fingerprint(a) != config_fingerprint(c));
+
+	// A preshared key counts by its presence; its bytes do not reach the hash input.
+	Config p1 = sample_config(), p2 = sample_config();
+	Key k1{}, k2{};
+	k1[0] = 1;
+	k2[0] = 2;
+	p1.hub.preshared_key = SecretKey(k1);
+	p2.hub.preshared_key = SecretKey(k2);
+	CHECK(config_fingerprint(p1) == config_fingerprint(p2));
+	CHECK(config_fingerprint(p1) != config_fingerprint(a));
+
+	// The run state written for it carries no key material.
+	RunState st;
+	st.interface = "wg0";
+	st.config_fingerprint = config_fingerprint(a);
+	auto j = run_state_to_json(st);
+	CHECK(j.find(base64_encode(a.interface.private_key.bytes())) == std::string::npos);
+	CHECK(j.find(hex_encode(a.interface.private_key.bytes())) == std::string::npos);
+}
