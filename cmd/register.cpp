@@ -3,8 +3,7 @@
 
 namespace wgn {
 
-CLI::App *setup_register(CLI::App &app, RegisterOptions &o)
-{
+CLI::App *setup_register(CLI::App &app, RegisterOptions &o) {
 	auto *c = app.add_subcommand("register", "Register this node with the control plane");
 	c->add_option("config", o.target, "Interface NAME or FILE")->required();
 	c->add_flag("--json", o.json, "Print the result as one JSON object");
@@ -13,13 +12,74 @@ CLI::App *setup_register(CLI::App &app, RegisterOptions &o)
 
 } // namespace wgn
 
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
 #include "common.h"
+#include "fsutil.h"
+#include "registry.h"
+#include "regstate.h"
 
 namespace wgn {
 
-int run_register(const GlobalOptions &, const RegisterOptions &)
-{
-	return report(make_error(Errc::software, "register is not implemented yet"));
+namespace {
+
+// connected_at belongs to `up`'s run state; register only reports it when the tunnel is up.
+nlohmann::json connected_at(const std::string &ifname) {
+	auto text = read_file(run_dir() / (ifname + ".json"));
+	if (!text) return nullptr;
+	try {
+		auto j = nlohmann::json::parse(*text);
+		if (j.is_object() && j.contains("connected_at") && j["connected_at"].is_string())
+			return j["connected_at"];
+	} catch (const nlohmann::json::exception &) {
+	}
+	return nullptr;
+}
+
+void print_json(const nlohmann::json &j) {
+	std::printf("%s\n", j.dump().c_str());
+}
+
+} // namespace
+
+int run_register(const GlobalOptions &g, const RegisterOptions &o) {
+	auto cfg = load_target(g, o.target);
+	if (!cfg) return report(cfg.error());
+	const std::string &ifname = cfg->interface.name;
+
+	int attempts = 0;
+	auto r = register_node(*cfg, &attempts);
+	if (!r) {
+		if (o.json) {
+			auto known = load_registration(ifname);
+			print_json({{"success", false},
+			            {"interface", ifname},
+			            {"connected_at", connected_at(ifname)},
+			            {"node_id", known ? nlohmann::json(known->node_id) : nullptr},
+			            {"attempts", attempts},
+			            {"control_plane_url",
+			             cfg->control_plane ? nlohmann::json(cfg->control_plane->url)
+			                                : nullptr},
+			            {"error", r.error().message},
+			            {"exit_code", exit_code(r.error().code)}});
+		}
+		return report(r.error());
+	}
+	if (o.json)
+		print_json({{"success", true},
+		            {"interface", ifname},
+		            {"connected_at", connected_at(ifname)},
+		            {"node_id", r->node_id},
+		            {"registered_at", r->registered_at},
+		            {"attempts", r->attempts},
+		            {"control_plane_url", r->url},
+		            {"idempotency_key", r->idempotency_key}});
+	else
+		std::printf("%s: registered as %s with %s\n", ifname.c_str(), r->node_id.c_str(),
+		            r->url.c_str());
+	return 0;
 }
 
 } // namespace wgn

@@ -1,0 +1,148 @@
+#include "http.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <mutex>
+
+#include <curl/curl.h>
+
+#include "keys.h"
+
+namespace wgn {
+
+namespace {
+
+struct Transfer {
+	HttpResponse response;
+	size_t max_response = 0;
+	bool too_large = false;
+};
+
+size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
+	auto *t = static_cast<Transfer *>(userp);
+	size_t n = size * nmemb;
+	if (t->response.body.size() + n > t->max_response) {
+		// Returning less than given makes libcurl abort with CURLE_WRITE_ERROR.
+		t->too_large = true;
+		return 0;
+	}
+	t->response.body.append(data, n);
+	return n;
+}
+
+size_t on_header(char *data, size_t size, size_t nmemb, void *userp) {
+	auto *t = static_cast<Transfer *>(userp);
+	size_t n = size * nmemb;
+	std::string line(data, n);
+	// A new status line (after a 100 Continue) starts a new set of headers.
+	if (line.starts_with("HTTP/")) {
+		t->response.headers.clear();
+		return n;
+	}
+	auto colon = line.find(':');
+	if (colon == std::string::npos) return n;
+	std::string name = line.substr(0, colon);
+	std::transform(name.begin(), name.end(), name.begin(),
+	               [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+	std::string value = line.substr(colon + 1);
+	auto notspace = [](unsigned char c) { return !std::isspace(c); };
+	value.erase(value.begin(), std::find_if(value.begin(), value.end(), notspace));
+	value.erase(std::find_if(value.rbegin(), value.rend(), notspace).base(), value.end());
+	t->response.headers[name] = value;
+	return n;
+}
+
+// Frees a header list after wiping it: one of its strings holds the token.
+void free_headers(curl_slist *list) {
+	for (auto *p = list; p; p = p->next)
+		if (p->data) wipe(p->data, std::strlen(p->data));
+	curl_slist_free_all(list);
+}
+
+struct CurlHandle {
+	CURL *h = curl_easy_init();
+	curl_slist *headers = nullptr;
+	~CurlHandle() {
+		free_headers(headers);
+		if (h) curl_easy_cleanup(h);
+	}
+};
+
+long ms(double seconds) {
+	return std::max(1L, static_cast<long>(seconds * 1000.0));
+}
+
+} // namespace
+
+Result<HttpResponse> CurlTransport::post(const HttpRequest &req) {
+	static std::once_flag init;
+	std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+
+	CurlHandle c;
+	if (!c.h) return make_error(Errc::software, "cannot initialise libcurl");
+	Transfer t;
+	t.max_response = req.max_response;
+
+	for (auto &[name, value] : req.headers)
+		c.headers = curl_slist_append(c.headers, (name + ": " + value).c_str());
+	// libcurl would otherwise wait for a 100 Continue on larger bodies.
+	c.headers = curl_slist_append(c.headers, "Expect:");
+	if (!req.bearer_token.empty()) {
+		std::string auth = "Authorization: Bearer " + req.bearer_token;
+		c.headers = curl_slist_append(c.headers, auth.c_str());
+		wipe(auth);
+	}
+
+	char errbuf[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(c.h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c.h, CURLOPT_URL, req.url.c_str());
+	curl_easy_setopt(c.h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c.h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c.h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c.h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (req.ca_file) curl_easy_setopt(c.h, CURLOPT_CAINFO, req.ca_file->c_str());
+	// A proxy from the environment is fine for a remote control plane, never for a
+	// loopback one: the plain-http exception in the config assumes nobody else sees it.
+	curl_easy_setopt(c.h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+	curl_easy_setopt(c.h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c.h, CURLOPT_CONNECTTIMEOUT_MS, ms(req.connect_timeout));
+	curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, ms(req.timeout));
+	curl_easy_setopt(c.h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.max_response));
+	curl_easy_setopt(c.h, CURLOPT_POST, 1L);
+	curl_easy_setopt(c.h, CURLOPT_POSTFIELDSIZE_LARGE,
+	                 static_cast<curl_off_t>(req.body.size()));
+	curl_easy_setopt(c.h, CURLOPT_POSTFIELDS, req.body.c_str());
+	curl_easy_setopt(c.h, CURLOPT_HTTPHEADER, c.headers);
+	curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(c.h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c.h, CURLOPT_HEADERDATA, &t);
+
+	CURLcode rc = curl_easy_perform(c.h);
+	std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+	if (!why.empty() && why.back() == '\n') why.pop_back();
+	std::string cap = std::to_string(req.max_response / 1024) + " KiB";
+	if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED)
+		return make_error(Errc::protocol,
+		                  "the response of " + req.url + " is larger than " + cap);
+	switch (rc) {
+	case CURLE_OK:
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+		return make_error(Errc::protocol,
+		                  "TLS certificate of " + req.url + " not trusted: " + why);
+	case CURLE_SSL_CACERT_BADFILE:
+		return make_error(Errc::config, "cannot use ca_file: " + why);
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return make_error(Errc::config, "bad control plane URL `" + req.url + "': " + why);
+	default:
+		return make_error(Errc::temp_fail, why);
+	}
+	curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &t.response.status);
+	return std::move(t.response);
+}
+
+} // namespace wgn

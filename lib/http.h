@@ -1,0 +1,50 @@
+// HTTP for registration, behind a small interface: the real one is libcurl, tests use a
+// fake. Only what the registration protocol needs: one POST, a capped response.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "error.h"
+
+namespace wgn {
+
+struct HttpRequest {
+	std::string url;
+	std::vector<std::pair<std::string, std::string>> headers; // never a secret
+	// The bearer token, kept apart from headers so that nothing that prints headers
+	// can print it. Empty: no Authorization header.
+	std::string bearer_token;
+	std::string body;
+	std::optional<std::filesystem::path> ca_file;
+	double connect_timeout = 10.0; // seconds
+	double timeout = 10.0;         // seconds, the whole request
+	size_t max_response = 64 * 1024;
+};
+
+struct HttpResponse {
+	long status = 0;
+	std::map<std::string, std::string> headers; // names lower-cased; the last of each
+	std::string body;
+};
+
+// What went wrong below HTTP. Errors come back as values: network failures (connect,
+// timeout, reset) are temp_fail (75, retried); a response over max_response or an
+// untrusted TLS certificate is protocol (76); an unusable ca_file is config (78).
+class HttpTransport {
+public:
+	virtual ~HttpTransport() = default;
+	virtual Result<HttpResponse> post(const HttpRequest &req) = 0;
+};
+
+// libcurl: TLS verification always on, no redirects followed, http and https only.
+class CurlTransport : public HttpTransport {
+public:
+	Result<HttpResponse> post(const HttpRequest &req) override;
+};
+
+} // namespace wgn

@@ -1,0 +1,253 @@
+#include "registry.h"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+#include "keys.h"
+#include "log.h"
+#include "version.h"
+
+namespace wgn {
+
+using nlohmann::json;
+
+namespace {
+
+// nlohmann::json keeps object keys in a std::map, so dump() sorts them and, without an
+// indent, adds no whitespace: the canonical form SPEC asks for. Invalid UTF-8 (a
+// strange hostname) is replaced rather than thrown on.
+std::string dump(const json &j) {
+	return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json content_json(const RegistrationRequest &r) {
+	return json{{"hostname", r.hostname},
+	            {"wireguard_public_key", r.wireguard_public_key},
+	            {"interface_name", r.interface_name},
+	            {"wireguard_address", r.wireguard_address},
+	            {"hub_endpoint", r.hub_endpoint},
+	            {"labels", json(r.labels)},
+	            {"wgn_version", r.wgn_version}};
+}
+
+// A server's message, fit for one line of ours: short and without control characters.
+std::string server_says(const HttpResponse &r) {
+	std::string msg;
+	try {
+		auto j = json::parse(r.body);
+		for (auto *k : {"error", "message", "detail"})
+			if (j.is_object() && j.contains(k) && j[k].is_string()) {
+				msg = j[k].get<std::string>();
+				break;
+			}
+	} catch (const json::exception &) {
+	}
+	if (msg.empty()) return "";
+	if (msg.size() > 200) msg = msg.substr(0, 200) + "...";
+	for (auto &c : msg)
+		if (std::iscntrl(static_cast<unsigned char>(c))) c = ' ';
+	return ": " + msg;
+}
+
+// The node_id of a JSON object body; empty when the body is not one or has none.
+std::optional<json> parse_object(const std::string &body) {
+	try {
+		auto j = json::parse(body);
+		if (j.is_object()) return j;
+	} catch (const json::exception &) {
+	}
+	return std::nullopt;
+}
+
+std::optional<std::string> string_field(const json &j, const char *key) {
+	if (j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty())
+		return j[key].get<std::string>();
+	return std::nullopt;
+}
+
+Verdict fail(Errc code, std::string message) {
+	Verdict v;
+	v.kind = Verdict::fail;
+	v.error = make_error(code, std::move(message));
+	return v;
+}
+
+} // namespace
+
+std::string RegistrationRequest::body() const {
+	json j = content_json(*this);
+	j["node_id"] = node_id ? json(*node_id) : json(nullptr);
+	j["registered_at"] = registered_at;
+	return dump(j);
+}
+
+std::string RegistrationRequest::canonical_content() const {
+	return dump(content_json(*this));
+}
+
+std::string RegistrationRequest::idempotency_key() const {
+	std::string content = canonical_content();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_Digest(content.data(), content.size(), md, &len, EVP_sha256(), nullptr);
+	static const char hex[] = "0123456789abcdef";
+	std::string out;
+	for (unsigned i = 0; i < len; ++i) {
+		out += hex[md[i] >> 4];
+		out += hex[md[i] & 15];
+	}
+	return out;
+}
+
+RegistrationRequest make_registration_request(const Config &cfg, std::string hostname,
+                                              std::optional<std::string> node_id,
+                                              std::string registered_at) {
+	RegistrationRequest r;
+	r.node_id = std::move(node_id);
+	r.hostname = std::move(hostname);
+	r.wireguard_public_key = base64_encode(cfg.interface.public_key);
+	r.interface_name = cfg.interface.name;
+	for (auto &a : cfg.interface.addresses)
+		r.wireguard_address.push_back(a.str());
+	r.hub_endpoint = cfg.hub.endpoint.str();
+	r.registered_at = std::move(registered_at);
+	if (cfg.control_plane) r.labels = cfg.control_plane->labels;
+	r.wgn_version = WGN_VERSION;
+	return r;
+}
+
+HttpRequest make_http_request(const ControlPlaneConfig &cp, const RegistrationRequest &r) {
+	HttpRequest h;
+	h.url = cp.url + "/api/v1/nodes/register";
+	h.headers = {{"dbos-idempotency-key", r.idempotency_key()},
+	             {"Content-Type", "application/json"},
+	             {"Accept", "application/json"},
+	             {"User-Agent", "wgn/" WGN_VERSION}};
+	h.body = r.body();
+	h.ca_file = cp.ca_file;
+	h.connect_timeout = cp.timeout;
+	h.timeout = cp.timeout;
+	return h;
+}
+
+std::optional<double> parse_retry_after(std::string_view value, int64_t now) {
+	std::string v(value);
+	auto notspace = [](unsigned char c) { return !std::isspace(c); };
+	v.erase(v.begin(), std::find_if(v.begin(), v.end(), notspace));
+	v.erase(std::find_if(v.rbegin(), v.rend(), notspace).base(), v.end());
+	if (v.empty()) return std::nullopt;
+	if (std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); })) {
+		// A day is more than any cap; longer numbers need not be converted.
+		if (v.size() > 9) return 86400.0 * 365;
+		return static_cast<double>(std::stol(v));
+	}
+	// The three date formats RFC 9110 section 5.6.7 requires recipients to accept.
+	for (const char *fmt :
+	     {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+		struct tm tm {};
+		const char *end = strptime(v.c_str(), fmt, &tm);
+		if (end && *end == '\0') {
+			int64_t at = timegm(&tm);
+			return static_cast<double>(std::max<int64_t>(0, at - now));
+		}
+	}
+	return std::nullopt;
+}
+
+Verdict judge_response(const HttpResponse &r, int64_t now) {
+	const std::string status = "HTTP " + std::to_string(r.status);
+	if (r.status >= 200 && r.status < 300) {
+		auto j = parse_object(r.body);
+		if (!j)
+			return fail(Errc::protocol, "the control plane answered " + status +
+			                                " with a body that is not a JSON object");
+		auto id = string_field(*j, "node_id");
+		if (!id)
+			return fail(Errc::protocol, "the control plane answered " + status +
+			                                " without a string node_id");
+		Verdict v;
+		v.kind = Verdict::done;
+		v.node_id = *id;
+		v.registered_at = string_field(*j, "registered_at");
+		return v;
+	}
+	if (r.status == 409) {
+		auto j = parse_object(r.body);
+		auto id = j ? string_field(*j, "node_id") : std::nullopt;
+		if (!id)
+			return fail(Errc::data, "the control plane answered HTTP 409 (conflict) "
+			                        "without a node_id" +
+			                            server_says(r));
+		Verdict v;
+		v.kind = Verdict::done;
+		v.node_id = *id;
+		v.registered_at = string_field(*j, "registered_at");
+		return v;
+	}
+	if (r.status == 408 || r.status == 429 || (r.status >= 500 && r.status < 600)) {
+		Verdict v;
+		v.kind = Verdict::retry;
+		v.error = make_error(Errc::temp_fail, status + server_says(r));
+		if (auto it = r.headers.find("retry-after"); it != r.headers.end())
+			v.retry_after = parse_retry_after(it->second, now);
+		return v;
+	}
+	if (r.status == 400 || r.status == 422)
+		return fail(Errc::data, "the control plane rejected the registration (" + status +
+		                            ")" + server_says(r));
+	if (r.status == 401 || r.status == 403)
+		return fail(Errc::no_perm, "the control plane refused the token (" + status + ")" +
+		                               server_says(r));
+	if (r.status >= 300 && r.status < 400) {
+		auto it = r.headers.find("location");
+		return fail(Errc::protocol,
+		            "the control plane answered " + status + " (a redirect" +
+		                (it != r.headers.end() ? " to " + it->second : "") +
+		                "); redirects are not followed: fix control_plane.url");
+	}
+	return fail(Errc::protocol, "the control plane answered " + status + server_says(r));
+}
+
+Verdict judge_transport_error(const Error &e) {
+	Verdict v;
+	v.kind = e.code == Errc::temp_fail ? Verdict::retry : Verdict::fail;
+	v.error = e;
+	return v;
+}
+
+Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest &req,
+                                     int max_retries, const BackoffPolicy &backoff,
+                                     const std::string &ifname, RegistrationIo &io, int *attempts) {
+	const int total = max_retries + 1;
+	std::string key;
+	for (auto &[name, value] : req.headers)
+		if (name == "dbos-idempotency-key") key = value;
+	Error last{Errc::temp_fail, ""};
+	for (int n = 1; n <= total; ++n) {
+		if (attempts) *attempts = n;
+		effect("POST " + req.url + " (attempt " + std::to_string(n) + "/" +
+		       std::to_string(total) + ", idempotency key " + key + ")");
+		auto resp = transport.post(req);
+		Verdict v =
+		    resp ? judge_response(*resp, io.now()) : judge_transport_error(resp.error());
+		if (v.kind == Verdict::done) return SendResult{v.node_id, v.registered_at, n};
+		if (v.kind == Verdict::fail) return v.error;
+		last = v.error;
+		if (n == total) break;
+		double wait = v.retry_after ? std::min(*v.retry_after, backoff.max)
+		                            : backoff.delay(n - 1, io.jitter());
+		progress(ifname + ": registration attempt " + std::to_string(n) + "/" +
+		         std::to_string(total) + " failed: " + last.message + "; retrying in " +
+		         format_seconds(wait) + "s");
+		io.sleep(wait);
+	}
+	return make_error(Errc::temp_fail, "control plane " + req.url + " unavailable after " +
+	                                       std::to_string(total) + " attempt" +
+	                                       (total == 1 ? "" : "s") + ": " + last.message);
+}
+
+} // namespace wgn

@@ -1,0 +1,117 @@
+// Registration with the control plane (SPEC, "Registration protocol"): the request,
+// the idempotency key, judging each answer, and retrying with the project's backoff.
+// The pure parts are separate from sending so tests check them without a network.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backoff.h"
+#include "config.h"
+#include "error.h"
+#include "http.h"
+
+namespace wgn {
+
+struct RegistrationRequest {
+	std::optional<std::string> node_id; // known from an earlier registration
+	std::string hostname;
+	std::string wireguard_public_key; // base64
+	std::string interface_name;
+	std::vector<std::string> wireguard_address; // "10.0.0.10/24"
+	std::string hub_endpoint;
+	std::string registered_at; // ISO 8601 UTC
+	std::map<std::string, std::string> labels;
+	std::string wgn_version;
+
+	// The JSON body as sent.
+	std::string body() const;
+	// What identifies the registration's content: the body without node_id and
+	// registered_at, keys sorted, no whitespace.
+	std::string canonical_content() const;
+	// Hex SHA-256 of canonical_content(): the dbos-idempotency-key, and so the DBOS
+	// workflow ID. A retry has the same key; a changed address, endpoint or label not.
+	std::string idempotency_key() const;
+};
+
+RegistrationRequest make_registration_request(const Config &cfg, std::string hostname,
+                                              std::optional<std::string> node_id,
+                                              std::string registered_at);
+
+// The HTTP request for one registration, without the token (added by the caller).
+HttpRequest make_http_request(const ControlPlaneConfig &cp, const RegistrationRequest &r);
+
+// Seconds to wait from a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate,
+// RFC 850, asctime), relative to now. Empty when it is neither.
+std::optional<double> parse_retry_after(std::string_view value, int64_t now);
+
+// What one answer means.
+struct Verdict {
+	enum Kind { done, retry, fail } kind = fail;
+	std::string node_id;                      // done
+	std::optional<std::string> registered_at; // done, when the server says
+	Error error{Errc::software, ""};          // retry and fail: why
+	std::optional<double> retry_after;        // retry: what the server asked for
+};
+
+// 2xx with a string node_id, or 409 with one: done. 408, 429, 5xx: retry. 400, 422,
+// 409 without node_id: data (65). 401, 403: no_perm (77). Anything else, and a 2xx
+// whose body is not JSON with a string node_id: protocol (76).
+Verdict judge_response(const HttpResponse &r, int64_t now);
+// Transport errors: temp_fail is retried, anything else (too large, TLS) is final.
+Verdict judge_transport_error(const Error &e);
+
+// The effects the retry loop needs, replaceable in tests.
+struct RegistrationIo {
+	HttpTransport *transport = nullptr;  // default: CurlTransport
+	std::function<void(double)> sleep;   // default: nanosleep
+	std::function<double()> jitter;      // default: Jitter
+	std::function<int64_t()> now;        // default: time()
+	std::optional<std::string> hostname; // default: gethostname()
+};
+
+struct SendResult {
+	std::string node_id;
+	std::optional<std::string> registered_at;
+	int attempts = 0;
+};
+
+// Sends req, retrying as SPEC says: at most max_retries times after the first, waiting
+// backoff.delay(n) or Retry-After (capped at backoff.max). One progress line per failed
+// attempt. *attempts (if given) is set whether it succeeds or not.
+Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest &req,
+                                     int max_retries, const BackoffPolicy &backoff,
+                                     const std::string &ifname, RegistrationIo &io, int *attempts);
+
+// The bearer token file: refused (config, 78) when missing, unreadable, empty, not a
+// regular file or readable by group or others. Trailing whitespace is dropped.
+Result<std::string> read_token_file(const std::filesystem::path &path);
+
+struct RegistrationOutcome {
+	std::string node_id;
+	std::string registered_at;
+	std::string idempotency_key;
+	std::string url;
+	int attempts = 0;
+};
+
+// Everything `wgn register` and `wgn up` need: builds the request (with the node_id
+// known from state for the same control plane), reads the token, sends with retries,
+// and saves the registration state. Errors: config (78) without [control_plane] or
+// with a bad token file, and the codes of judge_response, temp_fail (75) after the
+// retries, cant_create (73) when the state cannot be written.
+Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts = nullptr,
+                                          RegistrationIo io = {});
+
+// True when the current content of cfg was registered successfully with its control
+// plane (so `up` on an unchanged tunnel need not register again).
+bool registration_is_current(const Config &cfg,
+                             const std::optional<std::string> &hostname = std::nullopt);
+
+} // namespace wgn

@@ -1,0 +1,149 @@
+// register_node: the one entry point of `wgn register` and `wgn up`, with the effects
+// that registry.cpp leaves out (token file, hostname, clock, state).
+#include "registry.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keys.h"
+#include "regstate.h"
+
+namespace wgn {
+
+Result<std::string> read_token_file(const std::filesystem::path &path) {
+	auto refuse = [&](const std::string &why) -> Result<std::string> {
+		return make_error(Errc::config, "token file " + path.string() + " " + why);
+	};
+	// fstat on the open descriptor: the file checked is the file read.
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) return refuse(std::string("cannot be read: ") + std::strerror(errno));
+	struct stat st {};
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return refuse("is not a regular file");
+	}
+	if (st.st_mode & 077) {
+		close(fd);
+		char mode[8];
+		std::snprintf(mode, sizeof(mode), "%04o",
+		              static_cast<unsigned>(st.st_mode & 07777));
+		return refuse("is readable by group or others (mode " + std::string(mode) +
+		              "); chmod 600 it");
+	}
+	std::string token;
+	char buf[512];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0) token.append(buf, static_cast<size_t>(n));
+	wipe(buf, sizeof(buf));
+	close(fd);
+	while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+		token.pop_back();
+	if (token.empty()) return refuse("is empty");
+	if (token.size() > 4096 || std::any_of(token.begin(), token.end(), [](unsigned char c) {
+		    return c < 0x21 || c > 0x7e;
+	    })) {
+		wipe(token);
+		return refuse("does not hold one token (printable ASCII, no spaces)");
+	}
+	return token;
+}
+
+namespace {
+
+std::string local_hostname() {
+	char buf[256] = "";
+	if (gethostname(buf, sizeof(buf) - 1) < 0) return "";
+	return buf;
+}
+
+void fill_defaults(RegistrationIo &io) {
+	if (!io.sleep)
+		io.sleep = [](double s) {
+			struct timespec ts;
+			ts.tv_sec = static_cast<time_t>(s);
+			ts.tv_nsec = static_cast<long>((s - static_cast<double>(ts.tv_sec)) * 1e9);
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+			}
+		};
+	if (!io.jitter) io.jitter = [j = std::make_shared<Jitter>()] { return j->next(); };
+	if (!io.now) io.now = [] { return static_cast<int64_t>(time(nullptr)); };
+	if (!io.hostname) io.hostname = local_hostname();
+}
+
+std::string iso8601_utc(int64_t t) {
+	time_t tt = static_cast<time_t>(t);
+	struct tm tm {};
+	gmtime_r(&tt, &tm);
+	char buf[32];
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+} // namespace
+
+Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, RegistrationIo io) {
+	if (attempts) *attempts = 0;
+	if (!cfg.control_plane)
+		return make_error(Errc::config, cfg.path.string() + ": no [control_plane] section: "
+		                                                    "nothing to register with");
+	const auto &cp = *cfg.control_plane;
+	fill_defaults(io);
+
+	// A node_id is only meaningful to the control plane that gave it.
+	auto state = load_registration(cfg.interface.name);
+	std::optional<std::string> known;
+	if (state && state->control_plane_url == cp.url && !state->node_id.empty())
+		known = state->node_id;
+
+	auto req = make_registration_request(cfg, *io.hostname, known, iso8601_utc(io.now()));
+	auto http = make_http_request(cp, req);
+	if (cp.token_file) {
+		auto token = read_token_file(*cp.token_file);
+		if (!token) return token.error();
+		http.bearer_token = std::move(*token);
+		wipe(*token);
+	}
+	CurlTransport curl;
+	HttpTransport &transport = io.transport ? *io.transport : curl;
+	BackoffPolicy backoff{cfg.connect.initial_backoff, cfg.connect.max_backoff};
+	auto sent = send_registration(transport, http, cp.max_retries, backoff, cfg.interface.name,
+	                              io, attempts);
+	wipe(http.bearer_token);
+	if (!sent)
+		return make_error(sent.error().code,
+		                  cfg.interface.name +
+		                      ": registration failed: " + sent.error().message);
+
+	RegistrationOutcome out;
+	out.node_id = sent->node_id;
+	out.registered_at = sent->registered_at.value_or(req.registered_at);
+	out.idempotency_key = req.idempotency_key();
+	out.url = cp.url;
+	out.attempts = sent->attempts;
+	RegistrationState s{cfg.interface.name, out.node_id, out.registered_at, cp.url,
+	                    out.idempotency_key};
+	if (auto st = save_registration(s); !st)
+		return make_error(st.error().code, cfg.interface.name + ": registered as " +
+		                                       out.node_id + " but " + st.error().message);
+	return out;
+}
+
+bool registration_is_current(const Config &cfg, const std::optional<std::string> &hostname) {
+	if (!cfg.control_plane) return true;
+	auto state = load_registration(cfg.interface.name);
+	if (!state || state->control_plane_url != cfg.control_plane->url) return false;
+	auto req =
+	    make_registration_request(cfg, hostname.value_or(local_hostname()), std::nullopt, "");
+	return state->idempotency_key == req.idempotency_key();
+}
+
+} // namespace wgn
