@@ -194,6 +194,44 @@ complete_bash() {
 	assert_output "lab"
 }
 
+# zsh_complete LINE: what zsh's real completion lists for LINE<TAB>, driven through a
+# pseudo-terminal (zsh/zpty) in a clean interactive zsh with _wgn on its fpath.
+zsh_complete() {
+	local fp="$BATS_TEST_TMPDIR/fpath"
+	mkdir -p "$fp"
+	cp "$COMP_DIR/_wgn" "$fp/"
+	cat >"$BATS_TEST_TMPDIR/drive.zsh" <<'ZSH'
+zmodload zsh/zpty
+zpty -b z 'zsh -f -i'
+zpty -w z "PS1='>'; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D"
+zpty -w z "bindkey '^I' list-choices; LISTMAX=1000"
+zpty -n -w z "$2"$'\t'
+sleep 1
+zpty -w z $'\C-u'
+zpty -w z 'exit'
+local out
+while zpty -r -t z out; do print -rn -- "$out"; done
+ZSH
+	output="$(cd "$BATS_TEST_TMPDIR" && timeout 20 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$fp" "$1" |
+		tr -d '\r')"
+}
+
+@test "zsh: real completion of commands, formats and config names (zpty)" {
+	requires_cmd zsh timeout
+	zsh_complete "wgn "
+	for c in up down health register; do
+		grep -qE "(^|[^a-z])$c +(-- )?[a-z]" <<<"$output" || fail "zsh did not offer $c: $output"
+	done
+	zsh_complete "wgn health --format "
+	for f in human json nagios prometheus; do
+		grep -qE "(^|[^a-z])$f([^a-z]|$)" <<<"$output" || fail "zsh did not offer $f: $output"
+	done
+	zsh_complete "wgn --config-dir $CONF up "
+	grep -qE "(^|[^a-z])office([^a-z]|$)" <<<"$output" || fail "zsh did not offer office: $output"
+	grep -qE "(^|[^a-z])wg0([^a-z0-9]|$)" <<<"$output" || fail "zsh did not offer wg0: $output"
+	if grep -q this-name-is-far-too-long <<<"$output"; then fail "offered a bad name"; fi
+}
+
 @test "fish: wgn.fish parses" {
 	requires_cmd fish
 	run fish -n "$COMP_DIR/wgn.fish"
