@@ -104,6 +104,10 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 	if (state && state->control_plane_url == cp.url && !state->node_id.empty())
 		known = state->node_id;
 
+	if (cp.ca_file && access(cp.ca_file->c_str(), R_OK) < 0)
+		return make_error(Errc::config, "ca_file " + cp.ca_file->string() +
+		                                    " cannot be read: " + std::strerror(errno));
+
 	auto req = make_registration_request(cfg, *io.hostname, known, iso8601_utc(io.now()));
 	auto http = make_http_request(cp, req);
 	if (cp.token_file) {

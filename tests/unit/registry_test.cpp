@@ -409,6 +409,10 @@ TEST_CASE("register_node refuses a config without [control_plane] or with an ope
 		cfg.control_plane->token_file = s.dir / "token";
 		CHECK(register_node(cfg, nullptr, clock.io(&t)).error().code == Errc::config);
 	}
+	SECTION("unreadable ca_file") {
+		cfg.control_plane->ca_file = s.dir / "missing.pem";
+		CHECK(register_node(cfg, nullptr, clock.io(&t)).error().code == Errc::config);
+	}
 	CHECK(t.seen.empty());
 	CHECK_FALSE(load_registration("wg0"));
 }
