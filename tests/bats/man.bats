@@ -143,3 +143,16 @@ render() {
 		assert_output --partial "private-key (hidden)"
 	done
 }
+
+@test "every wgn page a page refers to exists" {
+	local p ref
+	for p in "${PAGES[@]}"; do
+		for ref in $(grep -ohE '^\.BR? wgn(\\-[a-z]+|\.toml)? \([58]\)' "$MAN_DIR/$p" |
+			sed -E 's/^\.BR? //; s/\\-/-/g; s/ \(([58])\)/.\1/'); do
+			[ -f "$MAN_DIR/$ref" ] || fail "$p refers to $ref, which does not exist"
+		done
+	done
+	# And the references are there to be checked.
+	run grep -c '^\.BR wgn\\-health (8)' "$MAN_DIR/wgn.8"
+	assert_success
+}
