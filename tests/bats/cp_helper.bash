@@ -1,0 +1,63 @@
+# The real control plane for registration tests: a private PostgreSQL and the DBOS app
+# (contrib/control-plane), started once per file by cp_start_stack in setup_file and
+# stopped by cp_stop_stack in teardown_file.
+
+CP_SCRIPT="$WGN_SOURCE_DIR/contrib/control-plane/scripts/test-stack"
+
+cp_requires() {
+	requires_cmd node npm psql curl ss
+	[ -x /usr/lib/postgresql/15/bin/initdb ] || {
+		[ "${CI:-}" = true ] && fail "needs PostgreSQL 15 server binaries, and CI must have them"
+		skip "needs PostgreSQL 15 server binaries"
+	}
+}
+
+# PostgreSQL must be able to reach its directory, so it is not under BATS' private tmp.
+cp_start_stack() {
+	CP_DIR="$(mktemp -d /tmp/wgn-cp-test.XXXXXX)"
+	export CP_DIR
+	rmdir "$CP_DIR"
+	"$CP_SCRIPT" start "$CP_DIR"
+	cp_load_env
+}
+
+cp_load_env() {
+	# shellcheck source=/dev/null
+	. "$CP_DIR/env"
+	export PGHOST PGPORT PGUSER PGDATABASE CP_URL CP_PORT CP_TOKEN_FILE CP_SYS_DATABASE
+}
+
+cp_stop_stack() {
+	[ -n "${CP_DIR:-}" ] && [ -d "$CP_DIR" ] || return 0
+	if [ -f "$CP_DIR/app.log" ] && [ -n "${BATS_SUITE_TMPDIR:-}" ]; then
+		cp "$CP_DIR/app.log" "$BATS_SUITE_TMPDIR/cp-app.log" 2>/dev/null || true
+	fi
+	"$CP_SCRIPT" stop "$CP_DIR"
+}
+
+cp_stop_app() { "$CP_SCRIPT" stop-app "$CP_DIR"; }
+cp_start_app() { "$CP_SCRIPT" start-app "$CP_DIR"; }
+cp_app_running() { [ -f "$CP_DIR/app.pid" ] && kill -0 "$(cat "$CP_DIR/app.pid")" 2>/dev/null; }
+
+# cp_sql QUERY: one value per line from the application database.
+cp_sql() { psql -X -Atq -v ON_ERROR_STOP=1 -c "$1"; }
+# cp_sys_sql QUERY: the same in the DBOS system database (workflow status).
+cp_sys_sql() { psql -X -Atq -v ON_ERROR_STOP=1 -d "$CP_SYS_DATABASE" -c "$1"; }
+
+# cp_write_config NAME [extra [control_plane] keys]: a valid config for NAME registering
+# with the test control plane: its own token copy (0600), fast retries, and a label
+# unique to the test so that no two tests share a registration (DBOS remembers
+# workflows across tests). CP_CONFIG_URL and CP_RETRIES override url and max_retries.
+cp_write_config() {
+	local name="$1"
+	shift
+	make_config_dir
+	CP_TEST_TOKEN="$CONF_DIR/token"
+	install -m 600 "$CP_TOKEN_FILE" "$CP_TEST_TOKEN"
+	write_config "$name" \
+		'[connect]' 'initial_backoff = 0.2' 'max_backoff = 0.5' \
+		'[control_plane]' "url = \"${CP_CONFIG_URL:-$CP_URL}\"" \
+		"token_file = \"$CP_TEST_TOKEN\"" 'timeout = 5.0' "max_retries = ${CP_RETRIES:-2}" "$@" \
+		'[control_plane.labels]' "test = \"$BATS_SUITE_TEST_NUMBER-$$-$RANDOM\""
+	export CP_TEST_TOKEN
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env bats
+# `wgn register` against the real control plane: the DBOS app of contrib/control-plane
+# on a private PostgreSQL, both started here. Rows and workflows are checked with psql.
+
+load test_helper
+load cp_helper
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	cp_requires
+	cp_start_stack
+}
+
+teardown_file() {
+	cp_stop_stack
+}
+
+setup() {
+	cp_requires
+	cp_load_env
+	export WGN_STATE_DIR="$BATS_TEST_TMPDIR/state" WGN_RUN_DIR="$BATS_TEST_TMPDIR/run"
+	# A test that stopped the app may have failed before starting it again.
+	cp_app_running || cp_start_app
+	cp_sql 'TRUNCATE nodes'
+}
+
+# The idempotency key of the last registration of NAME, from its state file.
+state_field() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+		"$WGN_STATE_DIR/$1.json" "$2"
+}
+
+json_field() {
+	python3 -c 'import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(json.dumps(v) if not isinstance(v, str) else v)' "$1" "$2"
+}
+
+@test "a first registration creates one row and saves the node_id" {
+	cp_write_config wg0
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" register wg0 --json
+	assert_success
+	[ "$(json_field "$output" success)" = true ]
+	[ "$(json_field "$output" interface)" = wg0 ]
+	[ "$(json_field "$output" attempts)" = 1 ]
+	[ "$(json_field "$output" connected_at)" = null ]
+	node_id="$(json_field "$output" node_id)"
+	[[ "$node_id" =~ ^[0-9a-f-]{36}$ ]]
+	[ -n "$(json_field "$output" registered_at)" ]
+
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
+	run cp_sql "SELECT node_id, hostname, interface_name, wireguard_address, hub_endpoint FROM nodes"
+	assert_output "$node_id|$(hostname)|wg0|{10.0.0.10/24,fd00::10/64}|hub.example.com:51820"
+	[ "$(cp_sql "SELECT wireguard_public_key FROM nodes")" = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=" ]
+
+	[ "$(state_field wg0 node_id)" = "$node_id" ]
+	[ "$(state_field wg0 control_plane_url)" = "$CP_URL" ]
+	[ "$(stat -c %a "$WGN_STATE_DIR/wg0.json")" = 644 ]
+	# The workflow ID is the idempotency key, and it ran to completion once.
+	key="$(state_field wg0 idempotency_key)"
+	[ "$(cp_sys_sql "SELECT status FROM dbos.workflow_status WHERE workflow_uuid = '$key'")" = SUCCESS ]
+}
+
+@test "a retry with the same content is one row and one workflow" {
+	cp_write_config wg0
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_success
+	assert_output --regexp '^wg0: registered as [0-9a-f-]{36} with http://127\.0\.0\.1:[0-9]+$'
+	first="$(state_field wg0 node_id)"
+	key="$(state_field wg0 idempotency_key)"
+	before="$(cp_sys_sql 'SELECT count(*) FROM dbos.workflow_status')"
+	# The same registration again, and again without the known node_id (a lost state
+	# file): the key is the same, so DBOS answers from the recorded workflow.
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_success
+	rm "$WGN_STATE_DIR/wg0.json"
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_success
+	[ "$(state_field wg0 node_id)" = "$first" ]
+	[ "$(state_field wg0 idempotency_key)" = "$key" ]
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
+	[ "$(cp_sys_sql "SELECT count(*) FROM dbos.workflow_status WHERE workflow_uuid = '$key'")" = 1 ]
+	[ "$(cp_sys_sql 'SELECT count(*) FROM dbos.workflow_status')" = "$before" ]
+}
+
+@test "a changed address updates the row and keeps the node_id" {
+	cp_write_config wg0
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_success
+	first="$(state_field wg0 node_id)"
+	key1="$(state_field wg0 idempotency_key)"
+	sed -i 's#^address = .*#address = ["10.0.0.77/24"]#' "$CONF_DIR/wg0.toml"
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" register wg0 --json
+	assert_success
+	[ "$(json_field "$output" node_id)" = "$first" ]
+	key2="$(state_field wg0 idempotency_key)"
+	[ "$key1" != "$key2" ]
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
+	[ "$(cp_sql 'SELECT node_id, wireguard_address FROM nodes')" = "$first|{10.0.0.77/24}" ]
+	[ "$(cp_sys_sql "SELECT count(*) FROM dbos.workflow_status WHERE workflow_uuid IN ('$key1', '$key2') AND status = 'SUCCESS'")" = 2 ]
+}
+
+@test "operators see the node through the API" {
+	cp_write_config wg0
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_success
+	node_id="$(state_field wg0 node_id)"
+	printf 'Authorization: Bearer %s\n' "$(cat "$CP_TEST_TOKEN")" >"$BATS_TEST_TMPDIR/auth"
+	run curl -fsS -H @"$BATS_TEST_TMPDIR/auth" "$CP_URL/api/v1/nodes/$node_id"
+	assert_success
+	[ "$(json_field "$output" interface_name)" = wg0 ]
+	run curl -fsS -H @"$BATS_TEST_TMPDIR/auth" "$CP_URL/api/v1/nodes"
+	assert_success
+	assert_output --partial "\"node_id\":\"$node_id\""
+	run curl -sS -o /dev/null -w '%{http_code}' "$CP_URL/api/v1/nodes"
+	assert_output 401
+}
+
+@test "a wrong token is refused: 77, no row, no state" {
+	cp_write_config wg0
+	echo not-the-token >"$CP_TEST_TOKEN"
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" register wg0 --json
+	assert_failure 77
+	[ "$(json_field "$output" success)" = false ]
+	[ "$(json_field "$output" attempts)" = 1 ]
+	[[ "$stderr" == *"refused the token (HTTP 401)"* ]]
+	[[ "$stderr" != *not-the-token* ]]
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 0 ]
+	[ ! -e "$WGN_STATE_DIR/wg0.json" ]
+}
+
+@test "a token file readable by others is refused before any request: 78" {
+	cp_write_config wg0
+	chmod 644 "$CP_TEST_TOKEN"
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_failure 78
+	assert_output --partial "readable by group or others"
+	rm "$CP_TEST_TOKEN"
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_failure 78
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 0 ]
+}
+
+@test "register without [control_plane] is a configuration error: 78" {
+	make_config_dir
+	write_config wg0
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_failure 78
+	assert_output --partial "no [control_plane]"
+}
+
+@test "a URL the app does not serve is outside the protocol: 76, no retry" {
+	CP_CONFIG_URL="$CP_URL/elsewhere" cp_write_config wg0
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_failure 76
+	assert_output --partial "HTTP 404"
+	refute_output --partial "retrying"
+}
+
+@test "the app stopped: 75 after the retries, one line per failed attempt" {
+	cp_write_config wg0
+	cp_stop_app
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" register wg0 --json
+	assert_failure 75
+	[ "$(json_field "$output" attempts)" = 3 ]
+	[ "$(grep -c 'registration attempt [12]/3 failed: .*; retrying in 0\.[0-9]s' <<<"$stderr")" = 2 ]
+	[[ "$stderr" == *"unavailable after 3 attempts"* ]]
+	[ ! -e "$WGN_STATE_DIR/wg0.json" ]
+	cp_start_app
+}
+
+@test "the app started while wgn is still retrying: 0, and the row is there" {
+	CP_RETRIES=40 cp_write_config wg0
+	cp_stop_app
+	"$WGN" --config-dir "$CONF_DIR" register wg0 --json \
+		>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	pid=$!
+	for _ in $(seq 1 100); do
+		grep -q 'attempt 2/41 failed' "$BATS_TEST_TMPDIR/err" && break
+		sleep 0.1
+	done
+	grep -q 'attempt 2/41 failed' "$BATS_TEST_TMPDIR/err"
+	cp_start_app
+	rc=0
+	wait "$pid" || rc=$?
+	cat "$BATS_TEST_TMPDIR/err"
+	[ "$rc" = 0 ]
+	out="$(cat "$BATS_TEST_TMPDIR/out")"
+	[ "$(json_field "$out" success)" = true ]
+	[ "$(json_field "$out" attempts)" -ge 3 ]
+	node_id="$(json_field "$out" node_id)"
+	[ "$(cp_sql "SELECT count(*) FROM nodes WHERE node_id = '$node_id'")" = 1 ]
+}
+
+@test "the token is in no argv, environment, output or state" {
+	requires_cmd strace
+	cp_write_config wg0
+	token="$(cat "$CP_TEST_TOKEN")"
+	run strace -f -qq -v -s 4096 -e trace=execve -o "$BATS_TEST_TMPDIR/trace" \
+		"$WGN" -v --config-dir "$CONF_DIR" register wg0 --json
+	assert_success
+	grep -q 'execve(' "$BATS_TEST_TMPDIR/trace"
+	run grep -F -- "$token" "$BATS_TEST_TMPDIR/trace"
+	assert_failure
+	run "$WGN" -v --config-dir "$CONF_DIR" register wg0 --json
+	assert_success
+	refute_output --partial "$token"
+	run grep -rF -- "$token" "$WGN_STATE_DIR"
+	assert_failure
+}
