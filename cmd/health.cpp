@@ -158,13 +158,15 @@ HealthResult check_one(const GlobalOptions &g, const HealthOptions &opt, const s
 	auto path = resolve_config_path(target, g.config_dir);
 	if (!path)
 		return unknown_result(target, name_of(target), path.error().message, default_stale);
-	auto cfg = load_config(*path);
+	ConfigLoadOptions lo;
+	lo.read_key_files = false; // a monitoring user need not read the private key
+	auto cfg = load_config(*path, lo);
 	if (!cfg)
 		return unknown_result(target, name_of(target), cfg.error().message, default_stale);
 	double stale = opt.stale_after.value_or(cfg->health.stale_handshake);
 	auto r = evaluate_result(observe_health(*cfg, target, sensors), stale);
 	if (!opt.repair) return r;
-	SystemRepairs fx(g);
+	SystemRepairs fx(g); // `up` reads the config again, keys and all
 	bool changed = false;
 	auto said = repair_health(*cfg, r, fx, &changed);
 	for (auto &line : said)

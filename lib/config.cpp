@@ -128,6 +128,7 @@ struct Parser {
 	Reader r;
 	const toml::table &root;
 	Config cfg;
+	ConfigLoadOptions opt{};
 
 	using Opt = std::optional<Error>;
 
@@ -302,12 +303,16 @@ Parser::Opt Parser::interface() {
 	} else {
 		std::filesystem::path p;
 		if (auto e = want_path(*key_file, "interface.private_key_file", &p)) return e;
-		auto k = read_key_file(p, "private key", true);
-		if (!k) return r.error(*key_file, "interface.private_key_file", k.error().message);
-		ic.private_key = *k;
 		ic.private_key_file = p;
+		if (opt.read_key_files) {
+			auto k = read_key_file(p, "private key", true);
+			if (!k)
+				return r.error(*key_file, "interface.private_key_file",
+				               k.error().message);
+			ic.private_key = *k;
+		}
 	}
-	ic.public_key = public_key_of(ic.private_key);
+	if (inline_key || opt.read_key_files) ic.public_key = public_key_of(ic.private_key);
 
 	auto *addr = t->get("address");
 	if (!addr) return missing(*t, "interface.address");
@@ -400,10 +405,12 @@ Parser::Opt Parser::hub() {
 	if (auto *n = t->get("preshared_key_file")) {
 		std::filesystem::path p;
 		if (auto e = want_path(*n, "hub.preshared_key_file", &p)) return e;
-		auto k = read_key_file(p, "preshared key", true);
-		if (!k) return r.error(*n, "hub.preshared_key_file", k.error().message);
 		h.preshared_key_file = p;
-		h.preshared_key = *k;
+		if (opt.read_key_files) {
+			auto k = read_key_file(p, "preshared key", true);
+			if (!k) return r.error(*n, "hub.preshared_key_file", k.error().message);
+			h.preshared_key = *k;
+		}
 	}
 	if (auto *n = t->get("tunnel_address")) {
 		if (auto e = want_string(*n, "hub.tunnel_address", &s)) return e;
@@ -543,6 +550,11 @@ Parser::Opt Parser::run() {
 } // namespace
 
 Result<Config> parse_config(const std::string &text, const std::filesystem::path &path) {
+	return parse_config(text, path, ConfigLoadOptions{});
+}
+
+Result<Config> parse_config(const std::string &text, const std::filesystem::path &path,
+                            const ConfigLoadOptions &opt) {
 	toml::table root;
 	try {
 		root = toml::parse(text, path.string());
@@ -551,13 +563,17 @@ Result<Config> parse_config(const std::string &text, const std::filesystem::path
 		                                    std::to_string(e.source().begin.line) + ": " +
 		                                    std::string(e.description()));
 	}
-	Parser p{Reader(path), root, Config{}};
+	Parser p{Reader(path), root, Config{}, opt};
 	p.cfg.path = path;
 	if (auto e = p.run()) return *e;
 	return std::move(p.cfg);
 }
 
 Result<Config> load_config(const std::filesystem::path &path) {
+	return load_config(path, ConfigLoadOptions{});
+}
+
+Result<Config> load_config(const std::filesystem::path &path, const ConfigLoadOptions &opt) {
 	std::ifstream in(path, std::ios::binary);
 	if (!in) {
 		int err = errno;
@@ -570,7 +586,7 @@ Result<Config> load_config(const std::filesystem::path &path) {
 	std::stringstream ss;
 	ss << in.rdbuf();
 	std::string text = ss.str();
-	auto cfg = parse_config(text, path);
+	auto cfg = parse_config(text, path, opt);
 	wipe(text);
 	return cfg;
 }

@@ -72,7 +72,7 @@ struct Config {
 // NAME -> DIR/NAME.toml (DIR: --config-dir, else $WGN_CONFIG_DIR, else /etc/wgn);
 // an argument with a '/' or ending in ".toml" is a path. Errors: usage (64).
 Result<std::filesystem::path> resolve_config_path(const std::string &arg,
-						  const std::optional<std::string> &config_dir);
+                                                  const std::optional<std::string> &config_dir);
 std::filesystem::path config_dir(const std::optional<std::string> &config_dir);
 bool is_valid_interface_name(const std::string &name);
 
@@ -81,5 +81,15 @@ bool is_valid_interface_name(const std::string &name);
 Result<Config> load_config(const std::filesystem::path &path);
 // The same, from text (tests); key files are still read from disk.
 Result<Config> parse_config(const std::string &text, const std::filesystem::path &path);
+
+// What a load reads besides the config itself. `health` reads no key file: a monitoring
+// user should not need read access to the node's private key (private_key and
+// public_key are then left zero; the paths are still checked to be strings).
+struct ConfigLoadOptions {
+	bool read_key_files = true;
+};
+Result<Config> load_config(const std::filesystem::path &path, const ConfigLoadOptions &opt);
+Result<Config> parse_config(const std::string &text, const std::filesystem::path &path,
+                            const ConfigLoadOptions &opt);
 
 } // namespace wgn

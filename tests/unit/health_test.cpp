@@ -665,3 +665,25 @@ TEST_CASE("repair_health: failures are said, numeric endpoints left alone") {
 	CHECK(said == std::vector<std::string>{
 	                  "wg0: could not bring the tunnel up: hub 10.0.0.1 did not answer"});
 }
+
+TEST_CASE("health loads a config without reading its key files") {
+	const std::string text = "[interface]\n"
+	                         "name = \"wg0\"\n"
+	                         "private_key_file = \"/nonexistent/wg0.key\"\n"
+	                         "address = \"10.0.0.10/24\"\n"
+	                         "[hub]\n"
+	                         "public_key = \"3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=\"\n"
+	                         "endpoint = \"hub.example.com:51820\"\n"
+	                         "allowed_ips = \"10.0.0.0/24\"\n"
+	                         "preshared_key_file = \"/nonexistent/wg0.psk\"\n"
+	                         "tunnel_address = \"10.0.0.1\"\n";
+	CHECK(!parse_config(text, "/etc/wgn/wg0.toml"));
+	ConfigLoadOptions lo;
+	lo.read_key_files = false;
+	auto cfg = parse_config(text, "/etc/wgn/wg0.toml", lo);
+	REQUIRE(cfg);
+	CHECK(cfg->interface.name == "wg0");
+	CHECK(cfg->interface.private_key_file == "/nonexistent/wg0.key");
+	CHECK(cfg->hub.tunnel_address->str() == "10.0.0.1");
+	CHECK(!cfg->hub.preshared_key);
+}
