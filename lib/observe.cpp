@@ -46,9 +46,9 @@ Result<LinkObservation> observe_link(Rtnl &rtnl, const std::string &ifname,
 	auto dev = control_for(ifname, opt.sock_dir)->get_device(ifname);
 	if (dev) {
 		obs.device = std::move(*dev);
-	} else if (dev.error().code == Errc::no_perm) {
+	} else if (dev.error().code == Errc::no_perm || opt.tolerate_device_errors) {
 		// Reading keys needs CAP_NET_ADMIN (kernel) or root (the socket); --dry-run
-		// plans without them.
+		// plans without them, and `down` needs none of it.
 		if (opt.device_unreadable)
 			*opt.device_unreadable = true;
 	} else {

@@ -16,6 +16,10 @@ struct ObserveOptions {
 	// Set when the device exists but could not be read for lack of privilege: the
 	// observation then has no `device`, which is enough for --dry-run.
 	bool *device_unreadable = nullptr;
+	// Other failures to read the device (a daemon that hangs or died and left its
+	// socket) fail the observation, unless this is set: `down` removes the link
+	// whatever the device says, so it can ask for them to be treated like the above.
+	bool tolerate_device_errors = false;
 };
 
 Result<LinkObservation> observe_link(Rtnl &rtnl, const std::string &ifname,

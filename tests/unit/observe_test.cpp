@@ -71,3 +71,38 @@ TEST_CASE("observe: the backend follows the socket, as wg(8) decides")
 	CHECK_FALSE(uapi_socket_exists("wgo0", dir));
 	std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("observe: a dead daemon's socket fails the look, unless down tolerates it")
+{
+	char tmpl[] = "/tmp/wgn-observe-XXXXXX";
+	std::filesystem::path dir = mkdtemp(tmpl);
+	// Bound, never listening: what a crashed daemon leaves (connect: ECONNREFUSED).
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	sockaddr_un sun{};
+	sun.sun_family = AF_UNIX;
+	uapi_socket_path("lo", dir).string().copy(sun.sun_path, sizeof(sun.sun_path) - 1);
+	REQUIRE(bind(fd, reinterpret_cast<sockaddr *>(&sun), sizeof(sun)) == 0);
+
+	auto rtnl = Rtnl::open();
+	REQUIRE(rtnl);
+	bool unreadable = false;
+	ObserveOptions opt;
+	opt.sock_dir = dir;
+	opt.device_unreadable = &unreadable;
+	auto obs = observe_link(*rtnl, "lo", opt);
+	REQUIRE_FALSE(obs);
+	CHECK(obs.error().code == Errc::os);
+	CHECK(obs.error().message.find("no userspace WireGuard daemon answers") !=
+	      std::string::npos);
+
+	opt.tolerate_device_errors = true;
+	obs = observe_link(*rtnl, "lo", opt);
+	REQUIRE(obs);
+	CHECK(obs->exists);
+	CHECK(obs->userspace);
+	CHECK(obs->is_wireguard);
+	CHECK_FALSE(obs->device);
+	CHECK(unreadable);
+	close(fd);
+	std::filesystem::remove_all(dir);
+}
