@@ -187,6 +187,8 @@ Result<GenlMessages> build_set_device(uint16_t family, uint32_t seq, const std::
 		}
 		if (peers)
 			mnl_attr_nest_end(nlh, peers);
+		// A cancelled nest leaves its bytes (a preshared key, say) past the end.
+		wipe(buf.data() + nlh->nlmsg_len, buf.size() - nlh->nlmsg_len);
 		buf.resize(nlh->nlmsg_len);
 		out.msgs.push_back(std::move(buf));
 		if (!done && !first && peer == was_peer && aip == was_aip &&
