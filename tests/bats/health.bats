@@ -164,3 +164,215 @@ assert j["interface"] == "wgnhx0" and j["exit_code"] == 2, j
 	[ ! -e "$WGN_RUN_DIR" ]
 	[ ! -e "$WGN_STATE_DIR" ]
 }
+
+# ---- end to end, as root: a wireguard-go hub and the node in network namespaces ----
+
+load netns_helper
+
+teardown() {
+	netns_teardown
+	[ -z "${HOSTS_DIR:-}" ] || rm -rf "$HOSTS_DIR"
+}
+
+# e2e_up [TOML lines...]: namespaces, the node's config (a short echo wait, so that the
+# unhealthy cases are quick) and `wgn up`.
+e2e_up() {
+	netns_setup
+	export NODE_CONFIG_ADDRESS='"10.0.0.10/24"'
+	node_write_config "$@" "[health]" "ping_timeout = 0.5"
+	run -0 node_wgn -q up "$NODE_IF" --no-register
+	# setup's configs share the directory: --all must see only this one.
+	rm -f "$NODE_CONF_DIR"/wgnhx*.toml
+}
+
+@test "e2e health: healthy (0) with every field filled in" {
+	e2e_up
+	run -0 node_wgn health "$NODE_IF"
+	assert_output --regexp "^$NODE_IF: healthy: handshake [0-9]+s ago, hub 10\.0\.0\.1 answered in [0-9.]+ ms, up [0-9]+s, rx [0-9.]+ (B|KiB), tx [0-9.]+ (B|KiB)$"
+	run -0 --separate-stderr node_wgn health "$NODE_IF" --format json
+	run -0 /usr/bin/python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+assert j["status"] == "healthy" and j["exit_code"] == 0, j
+assert j["connected"] is True and j["can_ping_hub"] is True, j
+assert isinstance(j["handshake_age"], int) and 0 <= j["handshake_age"] < 30, j
+assert isinstance(j["uptime_seconds"], int) and 0 <= j["uptime_seconds"] < 60, j
+assert 0 < j["rtt_ms"] < 500, j
+assert j["rx_bytes"] > 0 and j["tx_bytes"] > 0, j
+assert j["backend"] == "userspace" and j["endpoint"] == "192.0.2.1:51820", j
+assert j["node_id"] is None, j
+' "$output"
+	run -0 node_wgn health "$NODE_IF" --format nagios
+	assert_output --regexp "^WGN OK - $NODE_IF healthy, handshake [0-9]+s ago \| handshake_age=[0-9]+s;180;;0 rtt=[0-9.]+ms;;;0 uptime=[0-9]+s;;;0$"
+}
+
+@test "e2e health: prometheus output of a live tunnel, parsed, every family there" {
+	requires_prom_parser
+	e2e_up
+	run -0 --separate-stderr node_wgn health "$NODE_IF" --format prometheus
+	run -0 prom_parse <<<"$output"
+	assert_line "wgn_up{interface=$NODE_IF} 1.0"
+	assert_line "wgn_health_status{interface=$NODE_IF,status=healthy} 1.0"
+	assert_line "wgn_can_ping_hub{interface=$NODE_IF} 1.0"
+	assert_line --regexp "^wgn_handshake_age_seconds\{interface=$NODE_IF\} [0-9]+\.0$"
+	assert_line --regexp "^wgn_ping_rtt_seconds\{interface=$NODE_IF\} [0-9.e-]+$"
+	assert_line --regexp "^wgn_uptime_seconds\{interface=$NODE_IF\} [0-9]+\.0$"
+	assert_line --regexp "^wgn_receive_bytes_total\{interface=$NODE_IF\} [1-9][0-9]*\.0$"
+	assert_line --regexp "^wgn_transmit_bytes_total\{interface=$NODE_IF\} [1-9][0-9]*\.0$"
+	assert_line "TYPE wgn_receive_bytes counter"
+	assert_line "wgn_info{backend=userspace,interface=$NODE_IF,node_id=} 1.0"
+}
+
+@test "e2e health: degraded (1) when the handshake is older than a small --stale-after" {
+	e2e_up
+	sleep 1.2 # the handshake must be a whole second old
+	run -1 node_wgn health "$NODE_IF" --stale-after 0.5 --format nagios
+	assert_output --regexp "^WGN WARNING - $NODE_IF degraded, handshake [0-9]+s ago \(stale after 0s\) \| handshake_age=[0-9]+s;0\.500;;0 rtt="
+	run -0 node_wgn health "$NODE_IF" --stale-after 600
+}
+
+@test "e2e health: unhealthy (2) once the hub's interface is gone" {
+	e2e_up
+	ip -n "$HUB_NS" link del "$HUB_IF"
+	run -2 node_wgn health "$NODE_IF"
+	assert_output --regexp "^$NODE_IF: unhealthy: hub 10\.0\.0\.1 did not answer within 0\.5s, handshake [0-9]+s ago"
+	run -2 --separate-stderr node_wgn health "$NODE_IF" --format json
+	[[ "$output" == *'"status":"unhealthy"'*'"can_ping_hub":false'* ]]
+	[[ "$output" == *'"rtt_ms":null'* ]]
+}
+
+@test "e2e health: disconnected (2) after down" {
+	e2e_up
+	run -0 node_wgn -q down "$NODE_IF"
+	run -2 node_wgn health "$NODE_IF" --format nagios
+	assert_output "WGN CRITICAL - $NODE_IF disconnected, no interface $NODE_IF | handshake_age=U;180;;0 rtt=U;;;0"
+}
+
+@test "e2e health --repair: brings a downed tunnel back, exit is the state after" {
+	e2e_up
+	run -0 node_wgn -q down "$NODE_IF"
+	run -0 --separate-stderr node_wgn health "$NODE_IF" --repair
+	[[ "$stderr" == *"$NODE_IF: brought the tunnel up"* ]]
+	assert_output --regexp "^$NODE_IF: healthy: "
+	run -0 ip -n "$NODE_NS" link show dev "$NODE_IF"
+	# Healthy: --repair does nothing and says nothing.
+	run -0 --separate-stderr node_wgn health "$NODE_IF" --repair
+	[ -z "$stderr" ]
+}
+
+@test "e2e health --repair: re-resolves a name endpoint and points the peer at it" {
+	# ip netns exec bind-mounts /etc/netns/NS/hosts over /etc/hosts: a name only the
+	# node's processes resolve.
+	netns_setup
+	export NODE_CONFIG_ADDRESS='"10.0.0.10/24"'
+	HOSTS_DIR="/etc/netns/$NODE_NS"
+	mkdir -p "$HOSTS_DIR"
+	printf '192.0.2.1 hub.wgn.test\n' >"$HOSTS_DIR/hosts"
+	NODE_CONFIG_ENDPOINT="hub.wgn.test:51820" node_write_config "[health]" "ping_timeout = 0.5"
+	run -0 node_wgn -q up "$NODE_IF" --no-register
+	# The peer points somewhere else, as after the hub moved and the name followed it.
+	node wg set "$NODE_IF" peer "$HUB_PUB" endpoint 192.0.2.99:51820
+	run -2 node_wgn health "$NODE_IF"
+	# Without --repair nothing changed.
+	run -0 node wg show "$NODE_IF" endpoints
+	assert_output --partial "192.0.2.99:51820"
+	run -0 --separate-stderr node_wgn health "$NODE_IF" --repair
+	[[ "$stderr" == *"$NODE_IF: re-resolved hub.wgn.test:51820: hub endpoint 192.0.2.99:51820 -> 192.0.2.1:51820"* ]]
+	assert_output --regexp "^$NODE_IF: healthy: "
+	run -0 node wg show "$NODE_IF" endpoints
+	assert_output --partial "192.0.2.1:51820"
+}
+
+@test "e2e health --all: one result per config, exit the worst" {
+	e2e_up
+	run -0 node_wgn health --all
+	[ "${#lines[@]}" -eq 1 ]
+	# A second config whose tunnel is not up.
+	sed "s/^\[interface\]/[interface]\nname = \"wgo$NETNS_ID\"/" "$NODE_CONF" >"$NODE_CONF_DIR/other.toml"
+	run -2 node_wgn health --all
+	assert_line --index 0 "wgo$NETNS_ID: disconnected: no interface wgo$NETNS_ID"
+	assert_line --index 1 --regexp "^$NODE_IF: healthy: "
+	run -2 node_wgn health --all --format nagios
+	assert_output --regexp "^WGN CRITICAL - wgo$NETNS_ID disconnected, no interface wgo$NETNS_ID; $NODE_IF healthy, handshake [0-9]+s ago \| wgo${NETNS_ID}_handshake_age=U;180;;0 wgo${NETNS_ID}_rtt=U;;;0 ${NODE_IF}_handshake_age=[0-9]+s;180;;0 ${NODE_IF}_rtt="
+}
+
+@test "e2e health --textfile-dir: the file of a live tunnel, atomically, nothing else left" {
+	requires_prom_parser
+	e2e_up
+	run -0 node_wgn health "$NODE_IF" --textfile-dir "$PROM_DIR" --format nagios
+	run ls -A "$PROM_DIR"
+	assert_output "wgn_$NODE_IF.prom"
+	run -0 prom_parse <"$PROM_DIR/wgn_$NODE_IF.prom"
+	assert_line "wgn_up{interface=$NODE_IF} 1.0"
+	assert_line "wgn_health_status{interface=$NODE_IF,status=healthy} 1.0"
+	[ "$(stat -c %a "$PROM_DIR/wgn_$NODE_IF.prom")" = 644 ]
+}
+
+@test "e2e health: one process, no child, no sleep" {
+	requires_cmd strace
+	e2e_up
+	run -0 node strace -f -qq -o "$BATS_TEST_TMPDIR/trace" \
+		-e trace=execve,clone,clone3,fork,vfork,nanosleep,clock_nanosleep \
+		env WGN_RUN_DIR="$WGN_RUN_DIR" "$WGN" --config-dir "$NODE_CONF_DIR" health "$NODE_IF"
+	run grep -vE '^[0-9]+ +\+\+\+ exited' "$BATS_TEST_TMPDIR/trace"
+	# env's execve of wgn, and nothing else.
+	[ "$(grep -c 'execve(' <<<"$output")" -eq 2 ]
+	refute_output --regexp "clone|fork|sleep"
+}
+
+# nonroot_prepare: lets user nobody read the node's config (not its key) and reach the
+# test's directories, as a monitoring user is set up.
+nonroot_prepare() {
+	local d="$NODE_CONF_DIR"
+	while [ "$d" != / ] && [ "$d" != /tmp ]; do
+		chmod o+x "$d"
+		d="$(dirname "$d")"
+	done
+	chmod o+r "$NODE_CONF"
+	chmod o+rx "$WGN_RUN_DIR" 2>/dev/null || true
+}
+
+# as_nobody CAPS ARGS...: wgn as user nobody in the node namespace with only CAPS
+# (e.g. "+net_admin,+net_raw", or "" for none) in its inheritable and ambient sets.
+as_nobody() {
+	local caps="$1"
+	shift
+	local capargs=()
+	[ -n "$caps" ] && capargs=(--inh-caps="$caps" --ambient-caps="$caps")
+	node setpriv --reuid=nobody --regid=nogroup --clear-groups "${capargs[@]}" \
+		env WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
+		"$WGN" --config-dir "$NODE_CONF_DIR" "$@"
+}
+
+@test "e2e health as non-root: CAP_NET_ADMIN and CAP_NET_RAW, no key read" {
+	requires_cmd setpriv
+	e2e_up
+	nonroot_prepare
+	# The key file stays root's alone: health does not read it.
+	[ "$(stat -c %a "$NODE_KEY_FILE")" = 600 ]
+	# wireguard-go's UAPI socket is root's, mode 0700, and the daemon exits when the
+	# socket's attributes change (it watches them), so a non-root check of a userspace
+	# device also needs CAP_DAC_OVERRIDE to connect; a kernel device needs only
+	# CAP_NET_ADMIN. Without it: UNKNOWN, not CRITICAL, naming the socket.
+	run -3 as_nobody "+net_admin,+net_raw" health "$NODE_IF"
+	assert_output --regexp "^$NODE_IF: unknown: .*$NODE_IF.sock"
+	run -0 as_nobody "+net_admin,+net_raw,+dac_override" health "$NODE_IF" --format json
+	[[ "$output" == *'"status":"healthy"'*'"can_ping_hub":true'* ]]
+	# No capability at all: still one sentence and UNKNOWN.
+	run -3 as_nobody "" health "$NODE_IF" --format nagios
+	assert_output --regexp "^WGN UNKNOWN - $NODE_IF unknown, "
+}
+
+@test "e2e health as non-root without CAP_NET_RAW: UNKNOWN (3), one sentence" {
+	requires_cmd setpriv
+	e2e_up
+	nonroot_prepare
+	# When ping_group_range admits nobody's group an ICMP socket needs no capability.
+	read -r lo hi <"/proc/sys/net/ipv4/ping_group_range"
+	gid="$(getent group nogroup | cut -d: -f3)"
+	if [ "$gid" -ge "$lo" ] && [ "$gid" -le "$hi" ]; then
+		skip "net.ipv4.ping_group_range admits nogroup here"
+	fi
+	run -3 as_nobody "+net_admin,+dac_override" health "$NODE_IF" --format nagios
+	assert_output --regexp "^WGN UNKNOWN - $NODE_IF unknown, .*ICMP socket.*CAP_NET_RAW"
+}
