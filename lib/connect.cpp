@@ -1,6 +1,11 @@
 #include "connect.h"
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include <netdb.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -78,6 +83,53 @@ Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
 	return make_error(Errc::unavailable, ifname + ": the hub did not answer in " +
 						 std::to_string(total) + " attempt" +
 						 (total == 1 ? "" : "s") + " (last: " + last + ")");
+}
+
+bool endpoint_is_name(const Endpoint &e)
+{
+	return !parse_ip(e.host).has_value();
+}
+
+Result<SockAddr> resolve_endpoint(const Endpoint &e)
+{
+	addrinfo hints{};
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_protocol = IPPROTO_UDP;
+	hints.ai_flags = AI_NUMERICSERV | (endpoint_is_name(e) ? 0 : AI_NUMERICHOST);
+	addrinfo *res = nullptr;
+	std::string port = std::to_string(e.port);
+	int rc = getaddrinfo(e.host.c_str(), port.c_str(), &hints, &res);
+	if (rc != 0 || !res)
+		return make_error(Errc::unavailable,
+				  "cannot resolve " + e.host + ": " +
+				      (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
+	SockAddr s;
+	std::memcpy(&s.ss, res->ai_addr, res->ai_addrlen);
+	s.len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return s;
+}
+
+uint32_t wg_quick_mtu(uint32_t route_mtu, uint32_t default_mtu)
+{
+	uint32_t mtu = route_mtu ? route_mtu : default_mtu;
+	if (mtu == 0)
+		mtu = 1500;
+	// An absurdly small path MTU would leave nothing; IPv6 needs 1280 anyway.
+	return mtu > 80 + 576 ? mtu - 80 : 1420;
+}
+
+bool has_cap_net_admin()
+{
+	std::ifstream f("/proc/self/status");
+	std::string line;
+	while (std::getline(f, line))
+		if (line.rfind("CapEff:", 0) == 0) {
+			unsigned long long caps = std::stoull(line.substr(7), nullptr, 16);
+			return caps & (1ULL << 12); // CAP_NET_ADMIN
+		}
+	return geteuid() == 0;
 }
 
 } // namespace wgn

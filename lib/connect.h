@@ -10,6 +10,7 @@
 
 #include "backoff.h"
 #include "error.h"
+#include "netaddr.h"
 
 namespace wgn {
 
@@ -48,5 +49,20 @@ struct Connected {
 // *attempts (may be null) counts the attempts made, in success and failure alike.
 Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
 				       const std::string &ifname, int *attempts = nullptr);
+
+// The hub endpoint as a socket address: a numeric host as it is, a name through
+// getaddrinfo (the first answer, as wg(8) takes it). Errors: unavailable (69) when the
+// name does not resolve now, so that a retry tries again.
+Result<SockAddr> resolve_endpoint(const Endpoint &e);
+bool endpoint_is_name(const Endpoint &e);
+
+// The MTU wg-quick gives a new interface: the MTU of the route toward the endpoint,
+// else that of the default route's device, else 1500; minus 80 for the WireGuard
+// overhead (IPv6 header 40, UDP 8, WireGuard 32). route_mtu is what the route to the
+// endpoint says (0: unknown), default_mtu what the default route's device says.
+uint32_t wg_quick_mtu(uint32_t route_mtu, uint32_t default_mtu);
+
+// CAP_NET_ADMIN in our effective set (/proc/self/status), which every change needs.
+bool has_cap_net_admin();
 
 } // namespace wgn

@@ -79,6 +79,14 @@ Status Executor::apply(const Operation &op)
 {
 	if (op.kind == OpKind::verify || op.kind == OpKind::remove_run_state)
 		return Ok{};
+	if (op.kind == OpKind::delete_link) {
+		// Stopping a userspace daemon took its link with it: nothing to say or do.
+		auto l = fx_.link.get_link(ifname_);
+		if (!l)
+			return l.error();
+		if (!*l)
+			return Ok{};
+	}
 	effect(op.text);
 
 	switch (op.kind) {
@@ -112,15 +120,8 @@ Status Executor::apply(const Operation &op)
 			ifindex_ = 0;
 		return st;
 	}
-	case OpKind::delete_link: {
-		// Stopping a userspace daemon takes its link with it.
-		auto l = fx_.link.get_link(ifname_);
-		if (!l)
-			return l.error();
-		if (!*l)
-			return Ok{};
+	case OpKind::delete_link:
 		return fx_.link.delete_link(ifname_);
-	}
 	default:
 		break;
 	}

@@ -161,3 +161,32 @@ TEST_CASE("a probe that cannot run ends the loop with its own error")
 	CHECK(r.error().code == Errc::no_perm);
 	CHECK(env.sleeps.empty());
 }
+
+TEST_CASE("wg_quick_mtu: the path's MTU minus 80, else the default route's, else 1500")
+{
+	CHECK(wg_quick_mtu(1500, 9000) == 1420);
+	CHECK(wg_quick_mtu(0, 9000) == 8920);
+	CHECK(wg_quick_mtu(0, 0) == 1420);
+	CHECK(wg_quick_mtu(1280, 0) == 1200);
+	CHECK(wg_quick_mtu(65536, 0) == 65456); // loopback
+}
+
+TEST_CASE("resolve_endpoint takes numeric hosts as they are")
+{
+	auto v4 = resolve_endpoint(Endpoint{"192.0.2.1", 51820});
+	REQUIRE(v4.ok());
+	CHECK(v4->str() == "192.0.2.1:51820");
+	auto v6 = resolve_endpoint(Endpoint{"2001:db8::1", 51820});
+	REQUIRE(v6.ok());
+	CHECK(v6->str() == "[2001:db8::1]:51820");
+	CHECK_FALSE(endpoint_is_name(Endpoint{"2001:db8::1", 1}));
+	CHECK(endpoint_is_name(Endpoint{"hub.example.com", 1}));
+	// localhost resolves from /etc/hosts, without a network.
+	auto l = resolve_endpoint(Endpoint{"localhost", 51820});
+	REQUIRE(l.ok());
+	CHECK(l->str().find(":51820") != std::string::npos);
+	auto bad = resolve_endpoint(Endpoint{"no-such-host.invalid", 51820});
+	REQUIRE_FALSE(bad.ok());
+	CHECK(bad.error().code == Errc::unavailable);
+	CHECK_THAT(bad.error().message, Catch::StartsWith("cannot resolve no-such-host.invalid"));
+}
