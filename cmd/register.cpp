@@ -52,6 +52,8 @@ int run_register(const GlobalOptions &g, const RegisterOptions &o) {
 	int attempts = 0;
 	auto r = register_node(*cfg, &attempts);
 	if (!r) {
+		Error e = r.error();
+		e.message = ifname + ": registration failed: " + e.message;
 		if (o.json) {
 			auto known = load_registration(ifname);
 			print_json({{"success", false},

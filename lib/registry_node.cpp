@@ -122,10 +122,7 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 	auto sent = send_registration(transport, http, cp.max_retries, backoff, cfg.interface.name,
 	                              io, attempts);
 	wipe(http.bearer_token);
-	if (!sent)
-		return make_error(sent.error().code,
-		                  cfg.interface.name +
-		                      ": registration failed: " + sent.error().message);
+	if (!sent) return sent.error();
 
 	RegistrationOutcome out;
 	out.node_id = sent->node_id;
