@@ -215,12 +215,20 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 						(out.empty() ? "" : "; it said: " + out));
 	};
 	int backoff_ms = 1;
+	bool daemonized = false;
 	for (;;) {
 		int err = try_connect(sock);
 		if (err == 0)
-			return pid;
+			return daemonized ? pid_t{0} : pid;
 		int status = 0;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
+		if (!daemonized && waitpid(pid, &status, WNOHANG) == pid) {
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+				// It went into the background by itself (boringtun does without
+				// --foreground): its pid is not ours to know, its socket still is.
+				daemonized = true;
+				pidfd.reset();
+				continue;
+			}
 			std::string how =
 			    WIFEXITED(status)
 				? "exited with status " + std::to_string(WEXITSTATUS(status))
@@ -229,8 +237,10 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 		}
 		int left = remaining_ms(deadline);
 		if (left == 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, nullptr, 0);
+			if (!daemonized) {
+				kill(pid, SIGKILL);
+				waitpid(pid, nullptr, 0);
+			}
 			return fail(sock.string() + " did not answer within " +
 				    format_seconds(timeout_sec) + "s");
 		}

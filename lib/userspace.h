@@ -22,7 +22,11 @@ struct DaemonOptions {
 // Runs `program ifname` in the foreground mode (WG_PROCESS_FOREGROUND=1) in its own
 // session, so its pid is the daemon's and `down` can make sure it is gone. Returns once
 // the UAPI socket accepts a connection; fails (os) with the daemon's output if it exits
-// first or the timeout passes (the daemon is then killed).
+// first or the timeout passes (the daemon is then killed). An implementation that puts
+// itself in the background anyway (its first process exits 0) is waited for all the
+// same; the pid is then 0 (or that first process's, which is about to exit), and
+// stop_userspace_daemon, which kills only a pid that still is `<daemon> ifname`, goes
+// by the socket.
 Result<pid_t> start_userspace_daemon(const std::string &program, const std::string &ifname,
 				     double timeout_sec, const DaemonOptions &opt = {});
 

@@ -336,3 +336,25 @@ start_daemon() {
 	run nl link "$IF"
 	assert_output absent
 }
+
+@test "daemon: an implementation that daemonizes itself is waited for, pid unknown" {
+	local fake="$BATS_TEST_TMPDIR/bg-wg"
+	# wireguard-go without WG_PROCESS_FOREGROUND: its first process exits once the
+	# device is up, as boringtun does without --foreground.
+	printf '#!/bin/sh\nunset WG_PROCESS_FOREGROUND\nexec wireguard-go "$1"\n' >"$fake"
+	chmod +x "$fake"
+	WG_QUICK_USERSPACE_IMPLEMENTATION="$fake" run nl start-daemon "$IF" 5
+	assert_success
+	# 0 when its first process left before the socket answered; otherwise that
+	# process's pid, which is about to go: either way stop must go by the socket.
+	local pid="$output"
+	[[ "$pid" =~ ^[0-9]+$ ]]
+	[ -S "/var/run/wireguard/$IF.sock" ]
+	run nl link "$IF"
+	assert_output --regexp "kind=tun"
+	run nl stop-daemon "$IF" "$pid" 3
+	assert_success
+	run nl link "$IF"
+	assert_output absent
+	[ ! -e "/var/run/wireguard/$IF.sock" ]
+}
