@@ -1,9 +1,12 @@
 #!/usr/bin/env bats
 # `wgn register` against the real control plane: the DBOS app of contrib/control-plane
 # on a private PostgreSQL, both started here. Rows and workflows are checked with psql.
+# The `wgn up` tests (root) run a second stack inside the node's network namespace,
+# whose loopback is the only one wgn sees there.
 
 load test_helper
 load cp_helper
+load netns_helper
 
 bats_require_minimum_version 1.5.0
 
@@ -23,6 +26,31 @@ setup() {
 	# A test that stopped the app may have failed before starting it again.
 	cp_app_running || cp_start_app
 	cp_sql 'TRUNCATE nodes'
+}
+
+teardown() {
+	if [ -f "$BATS_TEST_TMPDIR/node-cp.dir" ]; then
+		node "$CP_SCRIPT" stop "$(cat "$BATS_TEST_TMPDIR/node-cp.dir")" || true
+	fi
+	netns_teardown
+}
+
+# A hub and a node (netns_helper), and a control plane on the node's loopback.
+up_setup() {
+	netns_setup
+	NODE_CP_DIR="$(mktemp -d /tmp/wgn-cp-node.XXXXXX)"
+	rmdir "$NODE_CP_DIR"
+	echo "$NODE_CP_DIR" >"$BATS_TEST_TMPDIR/node-cp.dir"
+	node "$CP_SCRIPT" start "$NODE_CP_DIR"
+	install -m 600 "$NODE_CP_DIR/token" "$NODE_CONF_DIR/token"
+	node_write_config '[control_plane]' \
+		"url = \"$(. "$NODE_CP_DIR/env" && echo "$CP_URL")\"" \
+		"token_file = \"$NODE_CONF_DIR/token\"" 'max_retries = 1'
+}
+
+# node_sql QUERY: psql against the node namespace's stack.
+node_sql() {
+	(. "$NODE_CP_DIR/env" && node psql -X -Atq -v ON_ERROR_STOP=1 -c "$1")
 }
 
 # The idempotency key of the last registration of NAME, from its state file.
@@ -206,4 +234,59 @@ json_field() {
 	refute_output --partial "$token"
 	run grep -rF -- "$token" "$WGN_STATE_DIR"
 	assert_failure
+}
+
+@test "wgn up registers after a verified tunnel, once per content" {
+	up_setup
+	run --separate-stderr node_wgn up "$NODE_IF" --json
+	assert_success
+	[ "$(json_field "$output" success)" = true ]
+	[ "$(json_field "$output" registered)" = true ]
+	node_id="$(json_field "$output" node_id)"
+	[[ "$node_id" =~ ^[0-9a-f-]{36}$ ]]
+	[ "$(node_sql "SELECT node_id FROM nodes WHERE wireguard_public_key = '$NODE_PUB'")" = "$node_id" ]
+	[ "$(state_field "$NODE_IF" node_id)" = "$node_id" ]
+
+	# Already up and registered: nothing to do, and the JSON still names the node.
+	run --separate-stderr node_wgn up "$NODE_IF" --json
+	assert_success
+	[ "$(json_field "$output" change)" = unchanged ]
+	[ "$(json_field "$output" registered)" = false ]
+	[ "$(json_field "$output" node_id)" = "$node_id" ]
+	[ "$(node_sql 'SELECT count(*) FROM nodes')" = 1 ]
+
+	run node_wgn down "$NODE_IF"
+	assert_success
+}
+
+@test "wgn up --no-register does not register; a failed registration keeps the tunnel" {
+	up_setup
+	run --separate-stderr node_wgn up "$NODE_IF" --no-register --json
+	assert_success
+	[ "$(json_field "$output" node_id)" = null ]
+	[ "$(json_field "$output" registered)" = false ]
+	[ "$(node_sql 'SELECT count(*) FROM nodes')" = 0 ]
+	[ ! -e "$WGN_STATE_DIR/$NODE_IF.json" ]
+	run node_wgn down "$NODE_IF"
+	assert_success
+
+	# The control plane down: the verified tunnel stays up, and up says so and exits 75.
+	node "$CP_SCRIPT" stop-app "$NODE_CP_DIR"
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_failure 75
+	[[ "$stderr" == *"$NODE_IF: tunnel up; registration failed: "*"; run wgn register"* ]]
+	run node ping -c 1 -W 2 10.0.0.1
+	assert_success
+	[ "$(node_sql 'SELECT count(*) FROM nodes')" = 0 ]
+
+	# Up again once the control plane is back: the tunnel is unchanged, but its
+	# content was never registered, so up registers it now.
+	node "$CP_SCRIPT" start-app "$NODE_CP_DIR"
+	run --separate-stderr node_wgn up "$NODE_IF" --json
+	assert_success
+	[ "$(json_field "$output" change)" = unchanged ]
+	[ "$(json_field "$output" registered)" = true ]
+	[ "$(node_sql 'SELECT count(*) FROM nodes')" = 1 ]
+	run node_wgn down "$NODE_IF"
+	assert_success
 }
