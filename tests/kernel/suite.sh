@@ -181,7 +181,7 @@ check "the wgn binary under test runs in the VM" /usr/local/sbin/wgn --version
 stamp "wgn up"
 wgn up wg0 --no-register
 check "wgn up wg0: exit 0 (got $rc)" [ "$rc" = 0 ]
-check "node: wg0 exists and its kind is wireguard (kernel), not $(link_kind node wg0 || true)" \
+check "node: wg0 link kind is wireguard (kernel) [got: $(link_kind node wg0 || true)]" \
 	[ "$(link_kind node wg0)" = wireguard ]
 check "no userspace WireGuard: wireguard-go never ran, no UAPI socket" no_userspace
 check "node: wg0 is up" eval 'ip -n node link show wg0 | grep -q "[<,]UP[,>]"'
