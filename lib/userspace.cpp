@@ -129,7 +129,13 @@ std::vector<std::string> daemon_env()
 		for (int fd = 3; fd < 1024; ++fd)
 			if (fd != err_pipe)
 				close(fd);
-	signal(SIGPIPE, SIG_DFL);
+	// Ignored signals and the mask survive exec: start the daemon from defaults, so
+	// that the SIGTERM of `down` (or of the administrator) reaches it.
+	for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT})
+		signal(sig, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, nullptr);
 	execvpe(argv[0], argv, envp);
 	int e = errno;
 	(void)!write(err_pipe, &e, sizeof(e));

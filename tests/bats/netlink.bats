@@ -201,7 +201,16 @@ start_daemon() {
 }
 
 @test "daemon: its pid is recorded, its environment is built, stop leaves nothing" {
-	start_daemon
+	# Started by a process that ignores SIGTERM (as `up` may while it cleans up), the
+	# daemon still does not: ignored signals would survive exec.
+	run in_ns bash -c 'trap "" TERM HUP; exec "$NLTOOL" start-daemon "$IF" 5 9>"$1"' _ \
+		"$BATS_TEST_TMPDIR/held.lock"
+	assert_success
+	DAEMON_PID="$output"
+	local ign
+	ign="$(awk '/^SigIgn:/ {print $2}' /proc/"$DAEMON_PID"/status)"
+	[ $(( (0x$ign >> 14) & 1 )) -eq 0 ] # SIGTERM (15) not ignored
+	[ $(( (0x$ign >> 0) & 1 )) -eq 0 ]  # SIGHUP (1) not ignored
 	[ "$(cat /proc/"$DAEMON_PID"/comm)" = wireguard-go ]
 	# Its own session, stdin from /dev/null, an environment of our making.
 	[ "$(cut -d' ' -f6 /proc/"$DAEMON_PID"/stat)" = "$DAEMON_PID" ] # session id
