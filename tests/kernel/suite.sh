@@ -263,6 +263,24 @@ check "unreachable: wg1 is gone" link_absent node wg1
 check "unreachable: no run state left" eval '! in_node test -e /run/wgn/wg1.json'
 check "unreachable: no address or route left" \
 	eval '! ip -n node addr show | grep -q "10.0.0.10" && ! ip -n node route show | grep -q "10.1.0.0/16"'
+stamp "SIGTERM during retries"
+sed -i 's/^max_retries = .*/max_retries = 10/' /etc/wgn/wg1.toml
+# ip netns exec execs wgn, so $! is wgn itself.
+ip netns exec node /usr/local/sbin/wgn --config-dir /etc/wgn up wg1 --no-register \
+	>/tmp/term.out 2>/tmp/term.err &
+pid=$!
+for i in $(seq 100); do
+	grep -q "attempt 1/" /tmp/term.err 2>/dev/null && break
+	sleep 0.1
+done
+check "SIGTERM: wgn was retrying with wg1 in place" eval 'grep -q "attempt 1/" /tmp/term.err && ip -n node link show wg1 >/dev/null 2>&1'
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+sed 's/^/#   err: /' /tmp/term.err
+check "SIGTERM during retries: wgn exits non-zero (got $rc)" [ "$rc" != 0 ]
+check "SIGTERM: wg1, its addresses, routes and run state are gone" \
+	eval 'link_absent node wg1 && ! in_node test -e /run/wgn/wg1.json && ! ip -n node route show | grep -q "10.1.0.0/16"'
 check "no userspace WireGuard at any point" no_userspace
 check "no wgn process left" eval '! running wgn'
 
