@@ -306,8 +306,20 @@ Status Rtnl::add_route(int ifindex, const IpPrefix &p)
 {
 	char buf[kRtnlBufSize];
 	build_newroute(buf, sock_.next_seq(), ifindex, p, true);
-	return sock_.request("add route " + p.network().str() + " via " + dev_name(ifindex),
-			     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr, false, true);
+	const std::string what = "add route " + p.network().str() + " via " + dev_name(ifindex);
+	auto st = sock_.request(what, reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr);
+	if (st || sock_.last_errno() != EEXIST)
+		return st;
+	// EEXIST is done only if the route there is ours: an IPv4 route to the same
+	// prefix via another device collides too, and traffic would not take the tunnel.
+	auto routes = dump_routes();
+	if (!routes)
+		return routes.error();
+	for (auto &r : *routes)
+		if (r.dst == p.network() && r.oif == ifindex && r.table == RT_TABLE_MAIN)
+			return Ok{};
+	return make_error(Errc::os,
+			  "cannot " + what + ": a route to it already exists via another device");
 }
 
 Status Rtnl::del_route(int ifindex, const IpPrefix &p)

@@ -79,6 +79,16 @@ start_daemon() {
 	# Not the connected routes of the addresses (proto kernel), not fe80::/64.
 	assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "10.1.0.0/16 fd01::/64 "
 
+	# The connected route of an address is there already: done. A route to the same
+	# prefix via another device is not ours: an error, not a silent success.
+	nl route-add "$IF" 10.0.0.0/24
+	in_ns ip link add nlveth0 type veth peer name nlveth1
+	in_ns ip link set nlveth0 up
+	in_ns ip route add 10.9.0.0/16 dev nlveth0
+	run nl route-add "$IF" 10.9.0.0/16
+	assert_failure 71
+	assert_output --partial "a route to it already exists via another device"
+
 	run nl route-mtu 10.1.2.3:51820
 	assert_output 1380
 	run nl route-mtu 192.0.2.1:51820 # no route to it
