@@ -47,7 +47,8 @@ cp_sys_sql() { psql -X -Atq -v ON_ERROR_STOP=1 -d "$CP_SYS_DATABASE" -c "$1"; }
 # cp_write_config NAME [extra [control_plane] keys]: a valid config for NAME registering
 # with the test control plane: its own token copy (0600), fast retries, and a label
 # unique to the test so that no two tests share a registration (DBOS remembers
-# workflows across tests). CP_CONFIG_URL and CP_RETRIES override url and max_retries.
+# workflows across tests). CP_CONFIG_URL and CP_RETRIES override url and max_retries;
+# CP_LABEL_LINES adds lines to [control_plane.labels].
 cp_write_config() {
 	local name="$1"
 	shift
@@ -58,6 +59,7 @@ cp_write_config() {
 		'[connect]' 'initial_backoff = 0.2' 'max_backoff = 0.5' \
 		'[control_plane]' "url = \"${CP_CONFIG_URL:-$CP_URL}\"" \
 		"token_file = \"$CP_TEST_TOKEN\"" 'timeout = 5.0' "max_retries = ${CP_RETRIES:-2}" "$@" \
-		'[control_plane.labels]' "test = \"$BATS_SUITE_TEST_NUMBER-$$-$RANDOM\""
+		'[control_plane.labels]' "test = \"$BATS_SUITE_TEST_NUMBER-$$-$RANDOM\"" \
+		${CP_LABEL_LINES:+"$CP_LABEL_LINES"}
 	export CP_TEST_TOKEN
 }

@@ -143,6 +143,36 @@ json_field() {
 	assert_output 401
 }
 
+@test "data the control plane rejects is 65, not retried" {
+	CP_LABEL_LINES="note = \"$(printf 'x%.0s' $(seq 300))\"" cp_write_config wg0
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_failure 65
+	[[ "$stderr" == *"rejected the registration (HTTP 422): label note is longer than 255 characters"* ]]
+	[[ "$stderr" != *retrying* ]]
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 0 ]
+}
+
+@test "the app answers 400 for a malformed body and 422 for invalid values" {
+	printf 'Authorization: Bearer %s\ndbos-idempotency-key: %s\nContent-Type: application/json\n' \
+		"$(cat "$CP_TOKEN_FILE")" "test-$RANDOM$RANDOM" >"$BATS_TEST_TMPDIR/h"
+	post() {
+		curl -sS -o /dev/null -w '%{http_code}' -H @"$BATS_TEST_TMPDIR/h" \
+			--data-binary "$1" "$CP_URL/api/v1/nodes/register"
+	}
+	local good='"hostname":"h","wireguard_public_key":"hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=","interface_name":"wg0","hub_endpoint":"hub:51820"'
+	[ "$(post '{bad json')" = 400 ]
+	[ "$(post '[1,2]')" = 400 ]
+	[ "$(post "{$good}")" = 400 ]
+	[ "$(post "{$good,\"wireguard_address\":\"10.0.0.1/24\"}")" = 400 ]
+	[ "$(post "{$good,\"wireguard_address\":[\"10.0.0.1/33\"]}")" = 422 ]
+	[ "$(post "{$good,\"wireguard_address\":[\"10.0.0.1/24\"],\"node_id\":\"nope\"}")" = 422 ]
+	[ "$(post "{${good/hSDw/hSD},\"wireguard_address\":[\"10.0.0.1/24\"]}")" = 422 ]
+	# Without the idempotency key there is no workflow ID: refused.
+	sed -i '/dbos-idempotency-key/d' "$BATS_TEST_TMPDIR/h"
+	[ "$(post "{$good,\"wireguard_address\":[\"10.0.0.1/24\"]}")" = 400 ]
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 0 ]
+}
+
 @test "a wrong token is refused: 77, no row, no state" {
 	cp_write_config wg0
 	echo not-the-token >"$CP_TEST_TOKEN"

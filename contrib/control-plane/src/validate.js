@@ -8,6 +8,7 @@ const net = require('node:net');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IFNAME = /^[a-zA-Z0-9_=+.-]{1,15}$/;
+const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,63}$/;
 
 function isBase64Key(s) {
 	if (!/^[A-Za-z0-9+/]{43}=$/.test(s)) return false;
@@ -57,6 +58,10 @@ function validateRegistration(body) {
 		return bad(422, `interface_name \`${body.interface_name}' is not a valid interface name`);
 	for (const a of addrs)
 		if (!isCidr(a)) return bad(422, `wireguard_address \`${a}' is not an address or CIDR`);
+	for (const [k, v] of Object.entries(labels)) {
+		if (!LABEL_KEY.test(k)) return bad(422, `label name \`${k}' is not 1-63 of [A-Za-z0-9_./-]`);
+		if (v.length > 255) return bad(422, `label ${k} is longer than 255 characters`);
+	}
 	if (body.node_id && !UUID.test(body.node_id))
 		return bad(422, `node_id \`${body.node_id}' is not a UUID`);
 
