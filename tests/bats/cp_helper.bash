@@ -5,7 +5,7 @@
 CP_SCRIPT="$WGN_SOURCE_DIR/contrib/control-plane/scripts/test-stack"
 
 cp_requires() {
-	requires_cmd node npm psql curl ss
+	requires_cmd node npm psql curl ss openssl
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || {
 		[ "${CI:-}" = true ] && fail "needs PostgreSQL 15 server binaries, and CI must have them"
 		skip "needs PostgreSQL 15 server binaries"
@@ -25,6 +25,7 @@ cp_load_env() {
 	# shellcheck source=/dev/null
 	. "$CP_DIR/env"
 	export PGHOST PGPORT PGUSER PGDATABASE CP_URL CP_PORT CP_TOKEN_FILE CP_SYS_DATABASE
+	export CP_TLS_URL CP_TLS_PORT CP_CA_FILE
 }
 
 cp_stop_stack() {

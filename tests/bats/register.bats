@@ -173,6 +173,30 @@ json_field() {
 	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 0 ]
 }
 
+@test "https: the certificate is verified against ca_file" {
+	CP_CONFIG_URL="$CP_TLS_URL" cp_write_config wg0 "ca_file = \"$CP_CA_FILE\""
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_success
+	assert_output --partial "with $CP_TLS_URL"
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
+}
+
+@test "https: a certificate the system does not trust is 76, not retried" {
+	CP_CONFIG_URL="$CP_TLS_URL" cp_write_config wg0
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_failure 76
+	assert_output --partial "TLS certificate of $CP_TLS_URL/api/v1/nodes/register not trusted"
+	refute_output --partial "retrying"
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 0 ]
+	# A CA that did not sign it is no better.
+	cp /etc/ssl/certs/ca-certificates.crt "$CONF_DIR/other-ca.pem" 2>/dev/null ||
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+			-subj /CN=other -keyout "$CONF_DIR/other.key" -out "$CONF_DIR/other-ca.pem" 2>/dev/null
+	CP_CONFIG_URL="$CP_TLS_URL" cp_write_config wg0 "ca_file = \"$CONF_DIR/other-ca.pem\""
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_failure 76
+}
+
 @test "a wrong token is refused: 77, no row, no state" {
 	cp_write_config wg0
 	echo not-the-token >"$CP_TEST_TOKEN"

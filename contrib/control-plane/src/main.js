@@ -7,6 +7,7 @@
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const https = require('node:https');
 const express = require('express');
 const { Pool } = require('pg');
 const { DBOS } = require('@dbos-inc/dbos-sdk');
@@ -130,15 +131,24 @@ async function main() {
 	await DBOS.launch();
 	const host = env('WGN_CP_HOST', '127.0.0.1');
 	const port = Number(env('WGN_CP_PORT', '8080'));
-	const server = makeApp(token).listen(port, host, () => {
-		console.log(`wgn-cp: listening on ${host}:${port}`);
-	});
-	server.on('error', (e) => {
-		console.error(`wgn-cp: ${e.message}`);
-		process.exit(1);
-	});
+	const app = makeApp(token);
+	const servers = [app.listen(port, host, () => console.log(`wgn-cp: listening on ${host}:${port}`))];
+	// TLS of its own, for tests of wgn's certificate checks; in production a proxy
+	// in front usually does this.
+	const cert = env('WGN_CP_TLS_CERT');
+	if (cert) {
+		const tlsPort = Number(env('WGN_CP_TLS_PORT', '8443'));
+		const options = { cert: fs.readFileSync(cert), key: fs.readFileSync(env('WGN_CP_TLS_KEY')) };
+		servers.push(https.createServer(options, app).listen(tlsPort, host, () =>
+			console.log(`wgn-cp: listening on ${host}:${tlsPort} (TLS)`)));
+	}
+	for (const server of servers)
+		server.on('error', (e) => {
+			console.error(`wgn-cp: ${e.message}`);
+			process.exit(1);
+		});
 	const stop = async () => {
-		server.close();
+		for (const server of servers) server.close();
 		await DBOS.shutdown();
 		await pool.end();
 		process.exit(0);
