@@ -82,6 +82,7 @@ public:
 	Status delete_link(const std::string &name);
 	Status set_link_up(int ifindex, bool up);
 	Status set_mtu(int ifindex, uint32_t mtu);
+	// Adding what is there already counts as done; so does deleting what is gone.
 	Status add_address(int ifindex, const IpPrefix &p);
 	Status del_address(int ifindex, const IpPrefix &p);
 	Result<std::vector<IpPrefix>> list_addresses(int ifindex); // global scope only
