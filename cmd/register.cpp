@@ -3,7 +3,8 @@
 
 namespace wgn {
 
-CLI::App *setup_register(CLI::App &app, RegisterOptions &o) {
+CLI::App *setup_register(CLI::App &app, RegisterOptions &o)
+{
 	auto *c = app.add_subcommand("register", "Register this node with the control plane");
 	c->add_option("config", o.target, "Interface NAME or FILE")->required();
 	c->add_flag("--json", o.json, "Print the result as one JSON object");
@@ -17,36 +18,35 @@ CLI::App *setup_register(CLI::App &app, RegisterOptions &o) {
 #include <nlohmann/json.hpp>
 
 #include "common.h"
-#include "fsutil.h"
 #include "registry.h"
 #include "regstate.h"
+#include "runstate.h"
 
 namespace wgn {
 
 namespace {
 
 // connected_at belongs to `up`'s run state; register only reports it when the tunnel is up.
-nlohmann::json connected_at(const std::string &ifname) {
-	auto text = read_file(run_dir() / (ifname + ".json"));
-	if (!text) return nullptr;
-	try {
-		auto j = nlohmann::json::parse(*text);
-		if (j.is_object() && j.contains("connected_at") && j["connected_at"].is_string())
-			return j["connected_at"];
-	} catch (const nlohmann::json::exception &) {
-	}
-	return nullptr;
+nlohmann::json connected_at(const std::string &ifname)
+{
+	auto rs = read_run_state(ifname);
+	if (!rs || !*rs || !(*rs)->connected_at)
+		return nullptr;
+	return iso8601_utc((*rs)->connected_at);
 }
 
-void print_json(const nlohmann::json &j) {
+void print_json(const nlohmann::json &j)
+{
 	std::printf("%s\n", j.dump().c_str());
 }
 
 } // namespace
 
-int run_register(const GlobalOptions &g, const RegisterOptions &o) {
+int run_register(const GlobalOptions &g, const RegisterOptions &o)
+{
 	auto cfg = load_target(g, o.target);
-	if (!cfg) return report(cfg.error());
+	if (!cfg)
+		return report(cfg.error());
 	const std::string &ifname = cfg->interface.name;
 
 	int attempts = 0;

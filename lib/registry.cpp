@@ -20,11 +20,13 @@ namespace {
 // nlohmann::json keeps object keys in a std::map, so dump() sorts them and, without an
 // indent, adds no whitespace: the canonical form SPEC asks for. Invalid UTF-8 (a
 // strange hostname) is replaced rather than thrown on.
-std::string dump(const json &j) {
+std::string dump(const json &j)
+{
 	return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-json content_json(const RegistrationRequest &r) {
+json content_json(const RegistrationRequest &r)
+{
 	return json{{"hostname", r.hostname},
 	            {"wireguard_public_key", r.wireguard_public_key},
 	            {"interface_name", r.interface_name},
@@ -35,7 +37,8 @@ json content_json(const RegistrationRequest &r) {
 }
 
 // A server's message, fit for one line of ours: short and without control characters.
-std::string server_says(const HttpResponse &r) {
+std::string server_says(const HttpResponse &r)
+{
 	std::string msg;
 	try {
 		auto j = json::parse(r.body);
@@ -46,30 +49,37 @@ std::string server_says(const HttpResponse &r) {
 			}
 	} catch (const json::exception &) {
 	}
-	if (msg.empty()) return "";
-	if (msg.size() > 200) msg = msg.substr(0, 200) + "...";
+	if (msg.empty())
+		return "";
+	if (msg.size() > 200)
+		msg = msg.substr(0, 200) + "...";
 	for (auto &c : msg)
-		if (std::iscntrl(static_cast<unsigned char>(c))) c = ' ';
+		if (std::iscntrl(static_cast<unsigned char>(c)))
+			c = ' ';
 	return ": " + msg;
 }
 
 // The node_id of a JSON object body; empty when the body is not one or has none.
-std::optional<json> parse_object(const std::string &body) {
+std::optional<json> parse_object(const std::string &body)
+{
 	try {
 		auto j = json::parse(body);
-		if (j.is_object()) return j;
+		if (j.is_object())
+			return j;
 	} catch (const json::exception &) {
 	}
 	return std::nullopt;
 }
 
-std::optional<std::string> string_field(const json &j, const char *key) {
+std::optional<std::string> string_field(const json &j, const char *key)
+{
 	if (j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty())
 		return j[key].get<std::string>();
 	return std::nullopt;
 }
 
-Verdict fail(Errc code, std::string message) {
+Verdict fail(Errc code, std::string message)
+{
 	Verdict v;
 	v.kind = Verdict::fail;
 	v.error = make_error(code, std::move(message));
@@ -78,18 +88,21 @@ Verdict fail(Errc code, std::string message) {
 
 } // namespace
 
-std::string RegistrationRequest::body() const {
+std::string RegistrationRequest::body() const
+{
 	json j = content_json(*this);
 	j["node_id"] = node_id ? json(*node_id) : json(nullptr);
 	j["registered_at"] = registered_at;
 	return dump(j);
 }
 
-std::string RegistrationRequest::canonical_content() const {
+std::string RegistrationRequest::canonical_content() const
+{
 	return dump(content_json(*this));
 }
 
-std::string RegistrationRequest::idempotency_key() const {
+std::string RegistrationRequest::idempotency_key() const
+{
 	std::string content = canonical_content();
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
@@ -105,7 +118,8 @@ std::string RegistrationRequest::idempotency_key() const {
 
 RegistrationRequest make_registration_request(const Config &cfg, std::string hostname,
                                               std::optional<std::string> node_id,
-                                              std::string registered_at) {
+                                              std::string registered_at)
+{
 	RegistrationRequest r;
 	r.node_id = std::move(node_id);
 	r.hostname = std::move(hostname);
@@ -115,12 +129,14 @@ RegistrationRequest make_registration_request(const Config &cfg, std::string hos
 		r.wireguard_address.push_back(a.str());
 	r.hub_endpoint = cfg.hub.endpoint.str();
 	r.registered_at = std::move(registered_at);
-	if (cfg.control_plane) r.labels = cfg.control_plane->labels;
+	if (cfg.control_plane)
+		r.labels = cfg.control_plane->labels;
 	r.wgn_version = WGN_VERSION;
 	return r;
 }
 
-HttpRequest make_http_request(const ControlPlaneConfig &cp, const RegistrationRequest &r) {
+HttpRequest make_http_request(const ControlPlaneConfig &cp, const RegistrationRequest &r)
+{
 	HttpRequest h;
 	h.url = cp.url + "/api/v1/nodes/register";
 	h.headers = {{"dbos-idempotency-key", r.idempotency_key()},
@@ -134,15 +150,18 @@ HttpRequest make_http_request(const ControlPlaneConfig &cp, const RegistrationRe
 	return h;
 }
 
-std::optional<double> parse_retry_after(std::string_view value, int64_t now) {
+std::optional<double> parse_retry_after(std::string_view value, int64_t now)
+{
 	std::string v(value);
 	auto notspace = [](unsigned char c) { return !std::isspace(c); };
 	v.erase(v.begin(), std::find_if(v.begin(), v.end(), notspace));
 	v.erase(std::find_if(v.rbegin(), v.rend(), notspace).base(), v.end());
-	if (v.empty()) return std::nullopt;
+	if (v.empty())
+		return std::nullopt;
 	if (std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); })) {
 		// A day is more than any cap; longer numbers need not be converted.
-		if (v.size() > 9) return 86400.0 * 365;
+		if (v.size() > 9)
+			return 86400.0 * 365;
 		return static_cast<double>(std::stol(v));
 	}
 	// The three date formats RFC 9110 section 5.6.7 requires recipients to accept.
@@ -158,17 +177,19 @@ std::optional<double> parse_retry_after(std::string_view value, int64_t now) {
 	return std::nullopt;
 }
 
-Verdict judge_response(const HttpResponse &r, int64_t now) {
+Verdict judge_response(const HttpResponse &r, int64_t now)
+{
 	const std::string status = "HTTP " + std::to_string(r.status);
 	if (r.status >= 200 && r.status < 300) {
 		auto j = parse_object(r.body);
 		if (!j)
-			return fail(Errc::protocol, "the control plane answered " + status +
-			                                " with a body that is not a JSON object");
+			return fail(Errc::protocol,
+			            "the control plane answered " + status +
+			                    " with a body that is not a JSON object");
 		auto id = string_field(*j, "node_id");
 		if (!id)
 			return fail(Errc::protocol, "the control plane answered " + status +
-			                                " without a string node_id");
+			                                    " without a string node_id");
 		Verdict v;
 		v.kind = Verdict::done;
 		v.node_id = *id;
@@ -181,7 +202,7 @@ Verdict judge_response(const HttpResponse &r, int64_t now) {
 		if (!id)
 			return fail(Errc::data, "the control plane answered HTTP 409 (conflict) "
 			                        "without a node_id" +
-			                            server_says(r));
+			                                server_says(r));
 		Verdict v;
 		v.kind = Verdict::done;
 		v.node_id = *id;
@@ -198,21 +219,22 @@ Verdict judge_response(const HttpResponse &r, int64_t now) {
 	}
 	if (r.status == 400 || r.status == 422)
 		return fail(Errc::data, "the control plane rejected the registration (" + status +
-		                            ")" + server_says(r));
+		                                ")" + server_says(r));
 	if (r.status == 401 || r.status == 403)
 		return fail(Errc::no_perm, "the control plane refused the token (" + status + ")" +
-		                               server_says(r));
+		                                   server_says(r));
 	if (r.status >= 300 && r.status < 400) {
 		auto it = r.headers.find("location");
 		return fail(Errc::protocol,
 		            "the control plane answered " + status + " (a redirect" +
-		                (it != r.headers.end() ? " to " + it->second : "") +
-		                "); redirects are not followed: fix control_plane.url");
+		                    (it != r.headers.end() ? " to " + it->second : "") +
+		                    "); redirects are not followed: fix control_plane.url");
 	}
 	return fail(Errc::protocol, "the control plane answered " + status + server_says(r));
 }
 
-Verdict judge_transport_error(const Error &e) {
+Verdict judge_transport_error(const Error &e)
+{
 	Verdict v;
 	v.kind = e.code == Errc::temp_fail ? Verdict::retry : Verdict::fail;
 	v.error = e;
@@ -221,23 +243,31 @@ Verdict judge_transport_error(const Error &e) {
 
 Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest &req,
                                      int max_retries, const BackoffPolicy &backoff,
-                                     const std::string &ifname, RegistrationIo &io, int *attempts) {
+                                     const std::string &ifname, RegistrationIo &io, int *attempts)
+{
 	const int total = max_retries + 1;
 	std::string key;
 	for (auto &[name, value] : req.headers)
-		if (name == "dbos-idempotency-key") key = value;
+		if (name == "dbos-idempotency-key")
+			key = value;
 	Error last{Errc::temp_fail, ""};
 	for (int n = 1; n <= total; ++n) {
-		if (attempts) *attempts = n;
+		if (io.cancelled && io.cancelled())
+			return make_error(Errc::temp_fail, "registration interrupted");
+		if (attempts)
+			*attempts = n;
 		effect("POST " + req.url + " (attempt " + std::to_string(n) + "/" +
 		       std::to_string(total) + ", idempotency key " + key + ")");
 		auto resp = transport.post(req);
-		Verdict v =
-		    resp ? judge_response(*resp, io.now()) : judge_transport_error(resp.error());
-		if (v.kind == Verdict::done) return SendResult{v.node_id, v.registered_at, n};
-		if (v.kind == Verdict::fail) return v.error;
+		Verdict v = resp ? judge_response(*resp, io.now())
+		                 : judge_transport_error(resp.error());
+		if (v.kind == Verdict::done)
+			return SendResult{v.node_id, v.registered_at, n};
+		if (v.kind == Verdict::fail)
+			return v.error;
 		last = v.error;
-		if (n == total) break;
+		if (n == total)
+			break;
 		double wait = v.retry_after ? std::min(*v.retry_after, backoff.max)
 		                            : backoff.delay(n - 1, io.jitter());
 		progress(ifname + ": registration attempt " + std::to_string(n) + "/" +
@@ -246,8 +276,8 @@ Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest
 		io.sleep(wait);
 	}
 	return make_error(Errc::temp_fail, "control plane " + req.url + " unavailable after " +
-	                                       std::to_string(total) + " attempt" +
-	                                       (total == 1 ? "" : "s") + ": " + last.message);
+	                                           std::to_string(total) + " attempt" +
+	                                           (total == 1 ? "" : "s") + ": " + last.message);
 }
 
 } // namespace wgn

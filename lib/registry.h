@@ -74,6 +74,9 @@ struct RegistrationIo {
 	std::function<double()> jitter;      // default: Jitter
 	std::function<int64_t()> now;        // default: time()
 	std::optional<std::string> hostname; // default: gethostname()
+	// Checked before each attempt and when a wait is interrupted: `up` stops retrying
+	// on SIGINT/SIGTERM. Default: never.
+	std::function<bool()> cancelled;
 };
 
 struct SendResult {

@@ -15,16 +15,19 @@
 
 #include "keys.h"
 #include "regstate.h"
+#include "runstate.h"
 
 namespace wgn {
 
-Result<std::string> read_token_file(const std::filesystem::path &path) {
+Result<std::string> read_token_file(const std::filesystem::path &path)
+{
 	auto refuse = [&](const std::string &why) -> Result<std::string> {
 		return make_error(Errc::config, "token file " + path.string() + " " + why);
 	};
 	// fstat on the open descriptor: the file checked is the file read.
 	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) return refuse(std::string("cannot be read: ") + std::strerror(errno));
+	if (fd < 0)
+		return refuse(std::string("cannot be read: ") + std::strerror(errno));
 	struct stat st {};
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -42,12 +45,14 @@ Result<std::string> read_token_file(const std::filesystem::path &path) {
 	char buf[512];
 	ssize_t n;
 	while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0) token.append(buf, static_cast<size_t>(n));
+		if (n > 0)
+			token.append(buf, static_cast<size_t>(n));
 	wipe(buf, sizeof(buf));
 	close(fd);
 	while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
 		token.pop_back();
-	if (token.empty()) return refuse("is empty");
+	if (token.empty())
+		return refuse("is empty");
 	if (token.size() > 4096 || std::any_of(token.begin(), token.end(), [](unsigned char c) {
 		    return c < 0x21 || c > 0x7e;
 	    })) {
@@ -59,39 +64,39 @@ Result<std::string> read_token_file(const std::filesystem::path &path) {
 
 namespace {
 
-std::string local_hostname() {
+std::string local_hostname()
+{
 	char buf[256] = "";
-	if (gethostname(buf, sizeof(buf) - 1) < 0) return "";
+	if (gethostname(buf, sizeof(buf) - 1) < 0)
+		return "";
 	return buf;
 }
 
-void fill_defaults(RegistrationIo &io) {
+void fill_defaults(RegistrationIo &io)
+{
 	if (!io.sleep)
-		io.sleep = [](double s) {
+		io.sleep = [cancelled = io.cancelled](double s) {
 			struct timespec ts;
 			ts.tv_sec = static_cast<time_t>(s);
 			ts.tv_nsec = static_cast<long>((s - static_cast<double>(ts.tv_sec)) * 1e9);
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-			}
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				if (cancelled && cancelled())
+					return;
 		};
-	if (!io.jitter) io.jitter = [j = std::make_shared<Jitter>()] { return j->next(); };
-	if (!io.now) io.now = [] { return static_cast<int64_t>(time(nullptr)); };
-	if (!io.hostname) io.hostname = local_hostname();
-}
-
-std::string iso8601_utc(int64_t t) {
-	time_t tt = static_cast<time_t>(t);
-	struct tm tm {};
-	gmtime_r(&tt, &tm);
-	char buf[32];
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
+	if (!io.jitter)
+		io.jitter = [j = std::make_shared<Jitter>()] { return j->next(); };
+	if (!io.now)
+		io.now = [] { return static_cast<int64_t>(time(nullptr)); };
+	if (!io.hostname)
+		io.hostname = local_hostname();
 }
 
 } // namespace
 
-Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, RegistrationIo io) {
-	if (attempts) *attempts = 0;
+Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, RegistrationIo io)
+{
+	if (attempts)
+		*attempts = 0;
 	if (!cfg.control_plane)
 		return make_error(Errc::config, cfg.path.string() + ": no [control_plane] section: "
 		                                                    "nothing to register with");
@@ -106,13 +111,14 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 
 	if (cp.ca_file && access(cp.ca_file->c_str(), R_OK) < 0)
 		return make_error(Errc::config, "ca_file " + cp.ca_file->string() +
-		                                    " cannot be read: " + std::strerror(errno));
+		                                        " cannot be read: " + std::strerror(errno));
 
 	auto req = make_registration_request(cfg, *io.hostname, known, iso8601_utc(io.now()));
 	auto http = make_http_request(cp, req);
 	if (cp.token_file) {
 		auto token = read_token_file(*cp.token_file);
-		if (!token) return token.error();
+		if (!token)
+			return token.error();
 		http.bearer_token = std::move(*token);
 		wipe(*token);
 	}
@@ -122,7 +128,8 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 	auto sent = send_registration(transport, http, cp.max_retries, backoff, cfg.interface.name,
 	                              io, attempts);
 	wipe(http.bearer_token);
-	if (!sent) return sent.error();
+	if (!sent)
+		return sent.error();
 
 	RegistrationOutcome out;
 	out.node_id = sent->node_id;
@@ -134,16 +141,20 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 	                    out.idempotency_key};
 	if (auto st = save_registration(s); !st)
 		return make_error(st.error().code, cfg.interface.name + ": registered as " +
-		                                       out.node_id + " but " + st.error().message);
+		                                           out.node_id + " but " +
+		                                           st.error().message);
 	return out;
 }
 
-bool registration_is_current(const Config &cfg, const std::optional<std::string> &hostname) {
-	if (!cfg.control_plane) return true;
+bool registration_is_current(const Config &cfg, const std::optional<std::string> &hostname)
+{
+	if (!cfg.control_plane)
+		return true;
 	auto state = load_registration(cfg.interface.name);
-	if (!state || state->control_plane_url != cfg.control_plane->url) return false;
-	auto req =
-	    make_registration_request(cfg, hostname.value_or(local_hostname()), std::nullopt, "");
+	if (!state || state->control_plane_url != cfg.control_plane->url)
+		return false;
+	auto req = make_registration_request(cfg, hostname.value_or(local_hostname()), std::nullopt,
+	                                     "");
 	return state->idempotency_key == req.idempotency_key();
 }
 

@@ -23,7 +23,8 @@ const char *kPriv = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
 const char *kPub = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
 const char *kHub = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
 
-RegistrationRequest sample() {
+RegistrationRequest sample()
+{
 	RegistrationRequest r;
 	r.hostname = "node1";
 	r.wireguard_public_key = kPub;
@@ -36,7 +37,8 @@ RegistrationRequest sample() {
 	return r;
 }
 
-HttpResponse response(long status, std::string body, std::map<std::string, std::string> h = {}) {
+HttpResponse response(long status, std::string body, std::map<std::string, std::string> h = {})
+{
 	HttpResponse r;
 	r.status = status;
 	r.body = std::move(body);
@@ -49,7 +51,8 @@ class FakeTransport : public HttpTransport {
 public:
 	std::deque<Result<HttpResponse>> script;
 	std::vector<HttpRequest> seen;
-	Result<HttpResponse> post(const HttpRequest &req) override {
+	Result<HttpResponse> post(const HttpRequest &req) override
+	{
 		seen.push_back(req);
 		REQUIRE(!script.empty());
 		auto r = script.front();
@@ -60,7 +63,8 @@ public:
 
 struct FakeClock {
 	std::vector<double> sleeps;
-	RegistrationIo io(FakeTransport *t) {
+	RegistrationIo io(FakeTransport *t)
+	{
 		RegistrationIo io;
 		io.transport = t;
 		io.sleep = [this](double s) { sleeps.push_back(s); };
@@ -77,14 +81,17 @@ const BackoffPolicy kBackoff{2.0, 60.0};
 struct Scratch {
 	std::filesystem::path dir;
 	std::string old_state;
-	Scratch() {
+	Scratch()
+	{
 		char tmpl[] = "/tmp/wgn-registry-test.XXXXXX";
 		dir = mkdtemp(tmpl);
 		write("wg0.key", std::string(kPriv) + "\n", 0600);
-		if (const char *e = std::getenv("WGN_STATE_DIR")) old_state = e;
+		if (const char *e = std::getenv("WGN_STATE_DIR"))
+			old_state = e;
 		setenv("WGN_STATE_DIR", (dir / "state").c_str(), 1);
 	}
-	~Scratch() {
+	~Scratch()
+	{
 		if (old_state.empty())
 			unsetenv("WGN_STATE_DIR");
 		else
@@ -92,14 +99,15 @@ struct Scratch {
 		std::filesystem::remove_all(dir);
 	}
 	std::filesystem::path write(const std::string &name, const std::string &text,
-	                            unsigned mode = 0600) {
+	                            unsigned mode = 0600)
+	{
 		auto p = dir / name;
 		std::ofstream(p) << text;
 		chmod(p.c_str(), mode);
 		return p;
 	}
-	Config config(const std::string &address = "10.0.0.10/24",
-	              const std::string &cp_extra = "") {
+	Config config(const std::string &address = "10.0.0.10/24", const std::string &cp_extra = "")
+	{
 		std::string text = "[interface]\nprivate_key_file = \"wg0.key\"\naddress = \"" +
 		                   address + "\"\n[hub]\npublic_key = \"" + kHub +
 		                   "\"\nendpoint = \"hub.example.com:51820\"\n"
@@ -115,20 +123,21 @@ struct Scratch {
 } // namespace
 
 TEST_CASE("the canonical content has sorted keys, no whitespace, no node_id or registered_at",
-          "[registry]") {
+          "[registry]")
+{
 	auto r = sample();
-	CHECK(
-	    r.canonical_content() ==
-	    R"({"hostname":"node1","hub_endpoint":"hub.example.com:51820","interface_name":"wg0",)"
-	    R"("labels":{"role":"worker","zone":"a"},"wgn_version":"1.2.3",)"
-	    R"("wireguard_address":["10.0.0.10/24","fd00::10/64"],)"
-	    R"("wireguard_public_key":"hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo="})");
+	CHECK(r.canonical_content() ==
+	      R"({"hostname":"node1","hub_endpoint":"hub.example.com:51820","interface_name":"wg0",)"
+	      R"("labels":{"role":"worker","zone":"a"},"wgn_version":"1.2.3",)"
+	      R"("wireguard_address":["10.0.0.10/24","fd00::10/64"],)"
+	      R"("wireguard_public_key":"hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo="})");
 	// sha256sum of the string above.
 	CHECK(r.idempotency_key() ==
 	      "270eb191f6d1d46f6ff0dac76a0a1803a9b76b40ad17de54edb9be7a4128e415");
 }
 
-TEST_CASE("the idempotency key ignores node_id and registered_at, and nothing else", "[registry]") {
+TEST_CASE("the idempotency key ignores node_id and registered_at, and nothing else", "[registry]")
+{
 	auto base = sample();
 	auto same = base;
 	same.node_id = "6f1c4d1e-0000-4000-8000-000000000001";
@@ -137,25 +146,31 @@ TEST_CASE("the idempotency key ignores node_id and registered_at, and nothing el
 	CHECK(same.body() != base.body());
 
 	auto changed = base;
-	SECTION("address") {
+	SECTION("address")
+	{
 		changed.wireguard_address = {"10.0.0.11/24", "fd00::10/64"};
 	}
-	SECTION("endpoint") {
+	SECTION("endpoint")
+	{
 		changed.hub_endpoint = "hub2.example.com:51820";
 	}
-	SECTION("label") {
+	SECTION("label")
+	{
 		changed.labels["role"] = "gateway";
 	}
-	SECTION("hostname") {
+	SECTION("hostname")
+	{
 		changed.hostname = "node2";
 	}
-	SECTION("key") {
+	SECTION("key")
+	{
 		changed.wireguard_public_key = kHub;
 	}
 	CHECK(changed.idempotency_key() != base.idempotency_key());
 }
 
-TEST_CASE("the body carries every field of SPEC, node_id null until known", "[registry]") {
+TEST_CASE("the body carries every field of SPEC, node_id null until known", "[registry]")
+{
 	Scratch s;
 	auto cfg = s.config("10.0.0.10/24", "[control_plane.labels]\nrole = \"worker\"\n");
 	auto r = make_registration_request(cfg, "node1", std::nullopt, "2026-02-19T17:30:00Z");
@@ -185,7 +200,8 @@ TEST_CASE("the body carries every field of SPEC, node_id null until known", "[re
 	CHECK(h.max_response == 64 * 1024);
 }
 
-TEST_CASE("Retry-After: delta-seconds and the three HTTP-date formats", "[registry]") {
+TEST_CASE("Retry-After: delta-seconds and the three HTTP-date formats", "[registry]")
+{
 	// 1994-11-06T08:49:37Z, the example date of RFC 9110.
 	const int64_t t0 = 784111777;
 	CHECK(parse_retry_after("120", t0) == 120.0);
@@ -200,7 +216,8 @@ TEST_CASE("Retry-After: delta-seconds and the three HTTP-date formats", "[regist
 		CHECK_FALSE(parse_retry_after(bad, t0));
 }
 
-TEST_CASE("each status maps to the exit code of SPEC", "[registry]") {
+TEST_CASE("each status maps to the exit code of SPEC", "[registry]")
+{
 	const std::string ok = R"({"node_id":"n-1","registered_at":"2026-02-19T17:30:00Z"})";
 	struct Case {
 		long status;
@@ -209,29 +226,29 @@ TEST_CASE("each status maps to the exit code of SPEC", "[registry]") {
 		Errc code;
 	};
 	std::vector<Case> cases = {
-	    {200, ok, Verdict::done, Errc::software},
-	    {201, ok, Verdict::done, Errc::software},
-	    {409, ok, Verdict::done, Errc::software},
-	    {409, R"({"error":"taken"})", Verdict::fail, Errc::data},
-	    {409, "not json", Verdict::fail, Errc::data},
-	    {400, R"({"error":"bad"})", Verdict::fail, Errc::data},
-	    {422, "", Verdict::fail, Errc::data},
-	    {401, "", Verdict::fail, Errc::no_perm},
-	    {403, "", Verdict::fail, Errc::no_perm},
-	    {404, "", Verdict::fail, Errc::protocol},
-	    {405, "", Verdict::fail, Errc::protocol},
-	    {301, "", Verdict::fail, Errc::protocol},
-	    {307, "", Verdict::fail, Errc::protocol},
-	    {200, R"({"registered_at":"x"})", Verdict::fail, Errc::protocol},
-	    {200, R"({"node_id":42})", Verdict::fail, Errc::protocol},
-	    {200, R"({"node_id":""})", Verdict::fail, Errc::protocol},
-	    {200, R"(["node_id"])", Verdict::fail, Errc::protocol},
-	    {200, "<html>", Verdict::fail, Errc::protocol},
-	    {204, "", Verdict::fail, Errc::protocol},
-	    {408, "", Verdict::retry, Errc::temp_fail},
-	    {429, "", Verdict::retry, Errc::temp_fail},
-	    {500, "", Verdict::retry, Errc::temp_fail},
-	    {503, "", Verdict::retry, Errc::temp_fail},
+	        {200, ok, Verdict::done, Errc::software},
+	        {201, ok, Verdict::done, Errc::software},
+	        {409, ok, Verdict::done, Errc::software},
+	        {409, R"({"error":"taken"})", Verdict::fail, Errc::data},
+	        {409, "not json", Verdict::fail, Errc::data},
+	        {400, R"({"error":"bad"})", Verdict::fail, Errc::data},
+	        {422, "", Verdict::fail, Errc::data},
+	        {401, "", Verdict::fail, Errc::no_perm},
+	        {403, "", Verdict::fail, Errc::no_perm},
+	        {404, "", Verdict::fail, Errc::protocol},
+	        {405, "", Verdict::fail, Errc::protocol},
+	        {301, "", Verdict::fail, Errc::protocol},
+	        {307, "", Verdict::fail, Errc::protocol},
+	        {200, R"({"registered_at":"x"})", Verdict::fail, Errc::protocol},
+	        {200, R"({"node_id":42})", Verdict::fail, Errc::protocol},
+	        {200, R"({"node_id":""})", Verdict::fail, Errc::protocol},
+	        {200, R"(["node_id"])", Verdict::fail, Errc::protocol},
+	        {200, "<html>", Verdict::fail, Errc::protocol},
+	        {204, "", Verdict::fail, Errc::protocol},
+	        {408, "", Verdict::retry, Errc::temp_fail},
+	        {429, "", Verdict::retry, Errc::temp_fail},
+	        {500, "", Verdict::retry, Errc::temp_fail},
+	        {503, "", Verdict::retry, Errc::temp_fail},
 	};
 	for (auto &c : cases) {
 		INFO(c.status << " " << c.body);
@@ -250,7 +267,8 @@ TEST_CASE("each status maps to the exit code of SPEC", "[registry]") {
 	CHECK(exit_code(Errc::temp_fail) == 75);
 }
 
-TEST_CASE("verdict messages say what the server said and where a redirect went", "[registry]") {
+TEST_CASE("verdict messages say what the server said and where a redirect went", "[registry]")
+{
 	auto v = judge_response(response(422, R"({"error":"address\nis bad"})"), 0);
 	CHECK(v.error.message.find("address is bad") != std::string::npos);
 	auto r = judge_response(response(301, "", {{"location", "https://elsewhere/"}}), 0);
@@ -259,7 +277,8 @@ TEST_CASE("verdict messages say what the server said and where a redirect went",
 	CHECK(ra.retry_after == 7.0);
 }
 
-TEST_CASE("retries: network errors and 5xx with backoff, then success", "[registry]") {
+TEST_CASE("retries: network errors and 5xx with backoff, then success", "[registry]")
+{
 	FakeTransport t;
 	FakeClock clock;
 	auto io = clock.io(&t);
@@ -274,7 +293,8 @@ TEST_CASE("retries: network errors and 5xx with backoff, then success", "[regist
 	CHECK(clock.sleeps == std::vector<double>{2.0, 4.0});
 }
 
-TEST_CASE("retries: Retry-After is honoured and capped at max_backoff", "[registry]") {
+TEST_CASE("retries: Retry-After is honoured and capped at max_backoff", "[registry]")
+{
 	FakeTransport t;
 	FakeClock clock;
 	auto io = clock.io(&t);
@@ -286,7 +306,8 @@ TEST_CASE("retries: Retry-After is honoured and capped at max_backoff", "[regist
 	CHECK(clock.sleeps == std::vector<double>{3.0, 60.0});
 }
 
-TEST_CASE("retries: at most max_retries after the first, then 75", "[registry]") {
+TEST_CASE("retries: at most max_retries after the first, then 75", "[registry]")
+{
 	FakeTransport t;
 	FakeClock clock;
 	auto io = clock.io(&t);
@@ -302,27 +323,49 @@ TEST_CASE("retries: at most max_retries after the first, then 75", "[registry]")
 	CHECK(clock.sleeps == std::vector<double>{2.0, 4.0});
 }
 
-TEST_CASE("no retry on 4xx, on an oversized answer, or with max_retries 0", "[registry]") {
+TEST_CASE("a cancelled registration stops before the next attempt", "[registry]")
+{
+	FakeTransport t;
+	FakeClock clock;
+	auto io = clock.io(&t);
+	bool stop = false;
+	io.cancelled = [&stop] { return stop; };
+	io.sleep = [&stop](double) { stop = true; }; // a signal arrives during the wait
+	t.script = {response(503, ""), response(200, R"({"node_id":"n"})")};
+	int attempts = 0;
+	auto r = send_registration(t, HttpRequest{}, 5, kBackoff, "wg0", io, &attempts);
+	REQUIRE_FALSE(r);
+	CHECK(r.error().message.find("interrupted") != std::string::npos);
+	CHECK(attempts == 1);
+	CHECK(t.seen.size() == 1);
+}
+
+TEST_CASE("no retry on 4xx, on an oversized answer, or with max_retries 0", "[registry]")
+{
 	FakeTransport t;
 	FakeClock clock;
 	auto io = clock.io(&t);
 	int attempts = 0;
-	SECTION("400") {
+	SECTION("400")
+	{
 		t.script = {response(400, "")};
 		auto r = send_registration(t, HttpRequest{}, 5, kBackoff, "wg0", io, &attempts);
 		CHECK(r.error().code == Errc::data);
 	}
-	SECTION("401") {
+	SECTION("401")
+	{
 		t.script = {response(401, "")};
 		auto r = send_registration(t, HttpRequest{}, 5, kBackoff, "wg0", io, &attempts);
 		CHECK(r.error().code == Errc::no_perm);
 	}
-	SECTION("too large") {
+	SECTION("too large")
+	{
 		t.script = {make_error(Errc::protocol, "larger than 64 KiB")};
 		auto r = send_registration(t, HttpRequest{}, 5, kBackoff, "wg0", io, &attempts);
 		CHECK(r.error().code == Errc::protocol);
 	}
-	SECTION("max_retries 0") {
+	SECTION("max_retries 0")
+	{
 		t.script = {response(503, "")};
 		auto r = send_registration(t, HttpRequest{}, 0, kBackoff, "wg0", io, &attempts);
 		CHECK(r.error().code == Errc::temp_fail);
@@ -332,7 +375,8 @@ TEST_CASE("no retry on 4xx, on an oversized answer, or with max_retries 0", "[re
 	CHECK(clock.sleeps.empty());
 }
 
-TEST_CASE("the token file must be private, present and not empty", "[registry]") {
+TEST_CASE("the token file must be private, present and not empty", "[registry]")
+{
 	Scratch s;
 	auto good = s.write("token", "s3cret-token\n", 0600);
 	auto r = read_token_file(good);
@@ -352,7 +396,8 @@ TEST_CASE("the token file must be private, present and not empty", "[registry]")
 	CHECK(read_token_file(s.dir).error().code == Errc::config);
 }
 
-TEST_CASE("register_node saves state, sends the known node_id and the token apart", "[registry]") {
+TEST_CASE("register_node saves state, sends the known node_id and the token apart", "[registry]")
+{
 	Scratch s;
 	s.write("token", "s3cret-token\n", 0600);
 	auto cfg = s.config("10.0.0.10/24", "token_file = \"token\"\n");
@@ -395,21 +440,25 @@ TEST_CASE("register_node saves state, sends the known node_id and the token apar
 }
 
 TEST_CASE("register_node refuses a config without [control_plane] or with an open token",
-          "[registry]") {
+          "[registry]")
+{
 	Scratch s;
 	auto cfg = s.config();
 	FakeTransport t;
 	FakeClock clock;
-	SECTION("no control plane") {
+	SECTION("no control plane")
+	{
 		cfg.control_plane.reset();
 		CHECK(register_node(cfg, nullptr, clock.io(&t)).error().code == Errc::config);
 	}
-	SECTION("token readable by others") {
+	SECTION("token readable by others")
+	{
 		s.write("token", "s3cret\n", 0644);
 		cfg.control_plane->token_file = s.dir / "token";
 		CHECK(register_node(cfg, nullptr, clock.io(&t)).error().code == Errc::config);
 	}
-	SECTION("unreadable ca_file") {
+	SECTION("unreadable ca_file")
+	{
 		cfg.control_plane->ca_file = s.dir / "missing.pem";
 		CHECK(register_node(cfg, nullptr, clock.io(&t)).error().code == Errc::config);
 	}
@@ -417,7 +466,8 @@ TEST_CASE("register_node refuses a config without [control_plane] or with an ope
 	CHECK_FALSE(load_registration("wg0"));
 }
 
-TEST_CASE("a torn or foreign state file reads as never registered", "[registry]") {
+TEST_CASE("a torn or foreign state file reads as never registered", "[registry]")
+{
 	Scratch s;
 	std::filesystem::create_directories(s.dir / "state");
 	s.write("state/wg0.json", "{\"node_id\":", 0644);
