@@ -45,8 +45,8 @@ assert_demo_gone() {
 	[ ! -e "$DEMO_DIR" ] || fail "$DEMO_DIR is left"
 	left="$(pgrep -af "wireguard-go (wghub|wgdemo)$DEMO_ID" || true)"
 	[ -z "$left" ] || fail "wireguard-go left: $left"
-	left="$(ls /var/run/wireguard/ 2>/dev/null | grep -E "^(wghub|wgdemo)$DEMO_ID\.sock$" || true)"
-	[ -z "$left" ] || fail "UAPI sockets left: $left"
+	[ ! -e "/var/run/wireguard/wghub$DEMO_ID.sock" ] || fail "the hub's UAPI socket is left"
+	[ ! -e "/var/run/wireguard/wgdemo$DEMO_ID.sock" ] || fail "the node's UAPI socket is left"
 	left="$(processes_of "$DEMO_DIR")"
 	[ -z "$left" ] || fail "processes of the demo left: $left"
 }
