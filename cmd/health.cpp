@@ -3,18 +3,19 @@
 
 namespace wgn {
 
-CLI::App *setup_health(CLI::App &app, HealthOptions &o) {
+CLI::App *setup_health(CLI::App &app, HealthOptions &o)
+{
 	auto *c = app.add_subcommand("health", "Check the tunnel (monitoring-plugins exit codes)");
 	auto *target = c->add_option("config", o.target, "Interface NAME or FILE");
 	auto *all = c->add_flag("--all", o.all, "Check every config in the config directory");
 	target->excludes(all);
 	c->add_option("--format", o.format, "Output format")
-	    ->check(CLI::IsMember({"human", "json", "nagios", "prometheus"}));
+	        ->check(CLI::IsMember({"human", "json", "nagios", "prometheus"}));
 	c->add_option("--textfile-dir", o.textfile_dir,
 	              "Also write DIR/wgn_NAME.prom for node_exporter's textfile collector");
 	c->add_option("--stale-after", o.stale_after,
 	              "Seconds after which a handshake is stale (health.stale_handshake)")
-	    ->check(CLI::PositiveNumber);
+	        ->check(CLI::PositiveNumber);
 	c->add_flag("--repair", o.repair, "Bring a disconnected tunnel up, re-resolve a stale one");
 	return c;
 }
@@ -23,13 +24,11 @@ CLI::App *setup_health(CLI::App &app, HealthOptions &o) {
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 
-#include <netdb.h>
-
 #include "common.h"
+#include "connect.h"
 #include "fsutil.h"
 #include "health.h"
 #include "log.h"
@@ -45,7 +44,8 @@ namespace wgn {
 namespace {
 
 // A userspace daemon's socket decides the backend, as wg(8) decides it.
-std::unique_ptr<WireGuardControl> control(const std::string &ifname, std::string *backend) {
+std::unique_ptr<WireGuardControl> control(const std::string &ifname, std::string *backend)
+{
 	if (uapi_socket_exists(ifname)) {
 		*backend = "userspace";
 		return std::make_unique<UapiWireGuard>();
@@ -57,31 +57,41 @@ std::unique_ptr<WireGuardControl> control(const std::string &ifname, std::string
 // The system as health reads it: every call a read, one rtnetlink socket for the run.
 class SystemSensors final : public HealthSensors {
 public:
-	Result<std::optional<Link>> link(const std::string &ifname) override {
+	Result<std::optional<Link>> link(const std::string &ifname) override
+	{
 		if (!rtnl_) {
 			auto r = Rtnl::open();
-			if (!r) return r.error();
+			if (!r)
+				return r.error();
 			rtnl_.emplace(std::move(*r));
 		}
 		auto l = rtnl_->get_link(ifname);
-		if (!l) return l.error();
-		if (!*l) return std::optional<Link>();
+		if (!l)
+			return l.error();
+		if (!*l)
+			return std::optional<Link>();
 		return std::optional<Link>(Link{(*l)->up});
 	}
-	Result<DeviceState> device(const std::string &ifname, std::string *backend) override {
+	Result<DeviceState> device(const std::string &ifname, std::string *backend) override
+	{
 		return control(ifname, backend)->get_device(ifname);
 	}
-	Result<double> ping(const std::string &ifname, const IpAddr &to, double timeout) override {
+	Result<double> ping(const std::string &ifname, const IpAddr &to, double timeout) override
+	{
 		return ping_through(ifname, to, timeout);
 	}
-	std::optional<int64_t> connected_at(const std::string &ifname) override {
+	std::optional<int64_t> connected_at(const std::string &ifname) override
+	{
 		auto st = read_run_state(ifname);
-		if (!st || !*st || (*st)->connected_at <= 0) return std::nullopt;
+		if (!st || !*st || (*st)->connected_at <= 0)
+			return std::nullopt;
 		return (*st)->connected_at;
 	}
-	std::optional<std::string> node_id(const std::string &ifname) override {
+	std::optional<std::string> node_id(const std::string &ifname) override
+	{
 		auto reg = load_registration(ifname);
-		if (!reg) return std::nullopt;
+		if (!reg)
+			return std::nullopt;
 		return reg->node_id;
 	}
 	int64_t now() override { return static_cast<int64_t>(time(nullptr)); }
@@ -94,7 +104,8 @@ class SystemRepairs final : public HealthRepairs {
 public:
 	explicit SystemRepairs(const GlobalOptions &g) : g_(g) {}
 
-	Status bring_up(const Config &, const std::string &config_name) override {
+	Status bring_up(const Config &, const std::string &config_name) override
+	{
 		UpOptions up;
 		up.target = config_name;
 		int rc = run_up(g_, up);
@@ -104,25 +115,11 @@ public:
 		return Ok{};
 	}
 
-	// As `up` resolves it: the first address getaddrinfo prefers.
-	Result<SockAddr> resolve(const Endpoint &ep) override {
-		addrinfo hints{};
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_DGRAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		addrinfo *res = nullptr;
-		std::string port = std::to_string(ep.port);
-		int rc = getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &res);
-		if (rc != 0) return make_error(Errc::unavailable, gai_strerror(rc));
-		SockAddr a;
-		std::memcpy(&a.ss, res->ai_addr, res->ai_addrlen);
-		a.len = res->ai_addrlen;
-		freeaddrinfo(res);
-		return a;
-	}
+	// As `up` resolves it.
+	Result<SockAddr> resolve(const Endpoint &ep) override { return resolve_endpoint(ep); }
 
-	Status set_endpoint(const std::string &ifname, const Key &peer,
-	                    const SockAddr &ep) override {
+	Status set_endpoint(const std::string &ifname, const Key &peer, const SockAddr &ep) override
+	{
 		PeerConfig p;
 		p.public_key = peer;
 		p.endpoint = ep;
@@ -138,13 +135,15 @@ private:
 };
 
 // What a config that could not be loaded is called: NAME, or the file's stem.
-std::string name_of(const std::string &target) {
+std::string name_of(const std::string &target)
+{
 	auto stem = std::filesystem::path(target).stem().string();
 	return stem.empty() ? target : stem;
 }
 
 HealthResult unknown_result(const std::string &config, const std::string &ifname,
-                            const std::string &why, double stale) {
+                            const std::string &why, double stale)
+{
 	HealthObservation o;
 	o.config = config;
 	o.interface = ifname;
@@ -153,7 +152,8 @@ HealthResult unknown_result(const std::string &config, const std::string &ifname
 }
 
 HealthResult check_one(const GlobalOptions &g, const HealthOptions &opt, const std::string &target,
-                       SystemSensors &sensors) {
+                       SystemSensors &sensors)
+{
 	double default_stale = opt.stale_after.value_or(HealthConfig{}.stale_handshake);
 	auto path = resolve_config_path(target, g.config_dir);
 	if (!path)
@@ -165,19 +165,22 @@ HealthResult check_one(const GlobalOptions &g, const HealthOptions &opt, const s
 		return unknown_result(target, name_of(target), cfg.error().message, default_stale);
 	double stale = opt.stale_after.value_or(cfg->health.stale_handshake);
 	auto r = evaluate_result(observe_health(*cfg, target, sensors), stale);
-	if (!opt.repair) return r;
+	if (!opt.repair)
+		return r;
 	SystemRepairs fx(g); // `up` reads the config again, keys and all
 	bool changed = false;
 	auto said = repair_health(*cfg, r, fx, &changed);
 	for (auto &line : said)
 		complain(line);
-	if (said.empty()) return r;
-	// The state after the repair is what counts; a changed endpoint needs a moment
-	// only if the hub is slow, which the echo's own wait covers.
+	// Nothing changed: the state after is the one just seen, and a second echo to a
+	// hub that did not answer would only double the wait.
+	if (!changed)
+		return r;
 	return evaluate_result(observe_health(*cfg, target, sensors), stale);
 }
 
-Result<std::vector<std::string>> all_configs(const GlobalOptions &g) {
+Result<std::vector<std::string>> all_configs(const GlobalOptions &g)
+{
 	auto dir = config_dir(g.config_dir);
 	std::vector<std::string> out;
 	std::error_code ec;
@@ -189,14 +192,15 @@ Result<std::vector<std::string>> all_configs(const GlobalOptions &g) {
 	}
 	if (ec)
 		return make_error(Errc::no_input, "cannot read the config directory " +
-		                                      dir.string() + ": " + ec.message());
+		                                          dir.string() + ": " + ec.message());
 	std::sort(out.begin(), out.end());
 	return out;
 }
 
 } // namespace
 
-int run_health(const GlobalOptions &g, const HealthOptions &o) {
+int run_health(const GlobalOptions &g, const HealthOptions &o)
+{
 	if (!o.all && o.target.empty()) {
 		complain("health needs a config NAME or FILE, or --all");
 		return exit_code(Errc::usage);
