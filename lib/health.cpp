@@ -7,7 +7,8 @@
 
 namespace wgn {
 
-const char *health_status_name(HealthStatus s) {
+const char *health_status_name(HealthStatus s)
+{
 	switch (s) {
 	case HealthStatus::healthy:
 		return "healthy";
@@ -23,7 +24,8 @@ const char *health_status_name(HealthStatus s) {
 	return "unknown";
 }
 
-int health_exit_code(HealthStatus s) {
+int health_exit_code(HealthStatus s)
+{
 	switch (s) {
 	case HealthStatus::healthy:
 		return 0;
@@ -38,7 +40,8 @@ int health_exit_code(HealthStatus s) {
 	return 3;
 }
 
-int worst_health_exit_code(const std::vector<int> &codes) {
+int worst_health_exit_code(const std::vector<int> &codes)
+{
 	// Severity by code: a CRITICAL is known trouble, an UNKNOWN only maybe trouble.
 	auto rank = [](int c) {
 		switch (c) {
@@ -54,21 +57,28 @@ int worst_health_exit_code(const std::vector<int> &codes) {
 	};
 	int worst = 0;
 	for (int c : codes)
-		if (rank(c) > rank(worst)) worst = c;
+		if (rank(c) > rank(worst))
+			worst = c;
 	return worst;
 }
 
-HealthStatus evaluate(const HealthObservation &obs, double stale_after) {
-	if (obs.unknown_reason) return HealthStatus::unknown;
-	if (!obs.link_present) return HealthStatus::disconnected;
+HealthStatus evaluate(const HealthObservation &obs, double stale_after)
+{
+	if (obs.unknown_reason)
+		return HealthStatus::unknown;
+	if (!obs.link_present)
+		return HealthStatus::disconnected;
 	if (!obs.link_up || !obs.device_read || !obs.hub_peer || !obs.handshake_age)
 		return HealthStatus::unhealthy;
-	if (obs.ping_attempted && !obs.ping_answered) return HealthStatus::unhealthy;
-	if (static_cast<double>(*obs.handshake_age) > stale_after) return HealthStatus::degraded;
+	if (obs.ping_attempted && !obs.ping_answered)
+		return HealthStatus::unhealthy;
+	if (static_cast<double>(*obs.handshake_age) > stale_after)
+		return HealthStatus::degraded;
 	return HealthStatus::healthy;
 }
 
-HealthResult evaluate_result(HealthObservation obs, double stale_after) {
+HealthResult evaluate_result(HealthObservation obs, double stale_after)
+{
 	HealthResult r;
 	r.status = evaluate(obs, stale_after);
 	r.stale_after = stale_after;
@@ -76,30 +86,51 @@ HealthResult evaluate_result(HealthObservation obs, double stale_after) {
 	return r;
 }
 
-std::string format_duration(int64_t s) {
-	if (s < 0) s = 0;
+std::string format_duration(int64_t s)
+{
+	if (s < 0)
+		s = 0;
 	auto two = [](int64_t a, const char *ua, int64_t b, const char *ub) {
 		std::string out = std::to_string(a) + ua;
-		if (b) out += " " + std::to_string(b) + ub;
+		if (b)
+			out += " " + std::to_string(b) + ub;
 		return out;
 	};
-	if (s < 60) return std::to_string(s) + "s";
-	if (s < 3600) return two(s / 60, "m", s % 60, "s");
-	if (s < 86400) return two(s / 3600, "h", s % 3600 / 60, "m");
+	if (s < 60)
+		return std::to_string(s) + "s";
+	if (s < 3600)
+		return two(s / 60, "m", s % 60, "s");
+	if (s < 86400)
+		return two(s / 3600, "h", s % 3600 / 60, "m");
 	return two(s / 86400, "d", s % 86400 / 3600, "h");
 }
 
-static std::string handshake_phrase(const HealthObservation &o) {
-	if (!o.handshake_age) return "no handshake yet";
+// 180 -> "3m", 2.5 -> "2.5s": a fractional --stale-after is not rounded away.
+static std::string threshold_phrase(double s)
+{
+	if (s == static_cast<double>(static_cast<int64_t>(s)))
+		return format_duration(static_cast<int64_t>(s));
+	char buf[32];
+	std::snprintf(buf, sizeof(buf), "%gs", s);
+	return buf;
+}
+
+static std::string handshake_phrase(const HealthObservation &o)
+{
+	if (!o.handshake_age)
+		return "no handshake yet";
 	return "handshake " + format_duration(*o.handshake_age) + " ago";
 }
 
-static std::string no_answer_phrase(const HealthObservation &o) {
-	if (!o.ping_error.empty()) return o.ping_error;
+static std::string no_answer_phrase(const HealthObservation &o)
+{
+	if (!o.ping_error.empty())
+		return o.ping_error;
 	return "hub " + o.hub + " did not answer within " + format_seconds(o.ping_timeout) + "s";
 }
 
-std::string health_reason(const HealthResult &r) {
+std::string health_reason(const HealthResult &r)
+{
 	const auto &o = r.obs;
 	switch (r.status) {
 	case HealthStatus::unknown:
@@ -107,17 +138,19 @@ std::string health_reason(const HealthResult &r) {
 	case HealthStatus::disconnected:
 		return "no interface " + o.interface;
 	case HealthStatus::unhealthy:
-		if (!o.link_up) return "link " + o.interface + " is down";
+		if (!o.link_up)
+			return "link " + o.interface + " is down";
 		if (!o.device_read)
 			return o.device_error.empty() ? o.interface + " is not a WireGuard device"
 			                              : o.device_error;
-		if (!o.hub_peer) return "the hub is not a peer of " + o.interface;
+		if (!o.hub_peer)
+			return "the hub is not a peer of " + o.interface;
 		if (o.ping_attempted && !o.ping_answered)
 			return no_answer_phrase(o) + ", " + handshake_phrase(o);
 		return handshake_phrase(o);
 	case HealthStatus::degraded:
-		return handshake_phrase(o) + " (stale after " +
-		       format_duration(static_cast<int64_t>(r.stale_after)) + ")";
+		return handshake_phrase(o) + " (stale after " + threshold_phrase(r.stale_after) +
+		       ")";
 	case HealthStatus::healthy:
 		break;
 	}
@@ -125,12 +158,14 @@ std::string health_reason(const HealthResult &r) {
 }
 
 HealthObservation observe_health(const Config &cfg, const std::string &config_name,
-                                 HealthSensors &sensors) {
+                                 HealthSensors &sensors)
+{
 	HealthObservation o;
 	o.config = config_name;
 	o.interface = cfg.interface.name;
 	o.ping_timeout = cfg.health.ping_timeout;
-	if (cfg.hub.tunnel_address) o.hub = cfg.hub.tunnel_address->str();
+	if (cfg.hub.tunnel_address)
+		o.hub = cfg.hub.tunnel_address->str();
 
 	auto link = sensors.link(o.interface);
 	if (!link) {
@@ -138,7 +173,8 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 		return o;
 	}
 	o.link_checked = true;
-	if (!*link) return o;
+	if (!*link)
+		return o;
 	o.link_present = true;
 	o.link_up = (*link)->up;
 	o.uptime = std::nullopt;
@@ -159,17 +195,20 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 	}
 	o.device_read = true;
 	for (auto &p : dev->peers) {
-		if (p.public_key != cfg.hub.public_key) continue;
+		if (p.public_key != cfg.hub.public_key)
+			continue;
 		o.hub_peer = true;
 		if (p.last_handshake_sec > 0)
 			o.handshake_age =
-			    std::max<int64_t>(0, sensors.now() - p.last_handshake_sec);
+			        std::max<int64_t>(0, sensors.now() - p.last_handshake_sec);
 		o.rx_bytes = p.rx_bytes;
 		o.tx_bytes = p.tx_bytes;
-		if (p.endpoint) o.endpoint = p.endpoint->str();
+		if (p.endpoint)
+			o.endpoint = p.endpoint->str();
 	}
 
-	if (!cfg.hub.tunnel_address || !o.link_up) return o;
+	if (!cfg.hub.tunnel_address || !o.link_up)
+		return o;
 	o.ping_attempted = true;
 	auto rtt = sensors.ping(o.interface, *cfg.hub.tunnel_address, cfg.health.ping_timeout);
 	if (rtt) {
@@ -187,15 +226,18 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 }
 
 std::vector<std::string> repair_health(const Config &cfg, const HealthResult &r, HealthRepairs &fx,
-                                       bool *changed) {
+                                       bool *changed)
+{
 	std::vector<std::string> did;
 	bool any = false;
 	const auto &o = r.obs;
 	auto finish = [&] {
-		if (changed) *changed = any;
+		if (changed)
+			*changed = any;
 		return did;
 	};
-	if (r.status == HealthStatus::healthy || r.status == HealthStatus::unknown) return finish();
+	if (r.status == HealthStatus::healthy || r.status == HealthStatus::unknown)
+		return finish();
 	if (r.status == HealthStatus::disconnected || !o.link_up || !o.device_read || !o.hub_peer) {
 		auto st = fx.bring_up(cfg, o.config);
 		any = true;

@@ -227,7 +227,7 @@ assert j["node_id"] is None, j
 	e2e_up
 	sleep 1.2 # the handshake must be a whole second old
 	run -1 node_wgn health "$NODE_IF" --stale-after 0.5 --format nagios
-	assert_output --regexp "^WGN WARNING - $NODE_IF degraded, handshake [0-9]+s ago \(stale after 0s\) \| handshake_age=[0-9]+s;0\.500;;0 rtt="
+	assert_output --regexp "^WGN WARNING - $NODE_IF degraded, handshake [0-9]+s ago \(stale after 0.5s\) \| handshake_age=[0-9]+s;0\.500;;0 rtt="
 	run -0 node_wgn health "$NODE_IF" --stale-after 600
 }
 

@@ -122,7 +122,7 @@ TEST_CASE("nagios: the line of SPEC and its siblings")
 	         [](HealthObservation &o) { o.unknown_reason = "wg0.toml:3: bad | key"; }, 180,
 	         "WGN UNKNOWN - wg0 unknown, wg0.toml:3: bad / key\n"},
 	        {"fractional threshold", [](HealthObservation &) {}, 2.5,
-	         "WGN WARNING - wg0 degraded, handshake 5s ago (stale after 2s) | "
+	         "WGN WARNING - wg0 degraded, handshake 5s ago (stale after 2.5s) | "
 	         "handshake_age=5s;2.500;;0 rtt=0.6ms;;;0\n"},
 	};
 	for (auto &row : rows) {
