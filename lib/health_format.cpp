@@ -12,20 +12,24 @@ namespace wgn {
 
 namespace {
 
-std::string printf_str(const char *fmt, double v) {
+std::string printf_str(const char *fmt, double v)
+{
 	char buf[64];
 	std::snprintf(buf, sizeof(buf), fmt, v);
 	return buf;
 }
 
 // Milliseconds as a person reads them: "0.0523", "0.6", "12.3", "1234".
-std::string format_ms(double ms) {
+std::string format_ms(double ms)
+{
 	return printf_str(ms >= 100 ? "%.0f" : "%.3g", ms);
 }
 
-std::string format_bytes(uint64_t b) {
+std::string format_bytes(uint64_t b)
+{
 	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	if (b < 1024) return std::to_string(b) + " B";
+	if (b < 1024)
+		return std::to_string(b) + " B";
 	double v = static_cast<double>(b);
 	size_t u = 0;
 	while (v >= 1024 && u + 1 < std::size(units)) {
@@ -36,18 +40,22 @@ std::string format_bytes(uint64_t b) {
 }
 
 // A threshold or a value in perfdata: an integer when it is one, no exponent.
-std::string format_number(double v) {
-	if (v == std::floor(v) && std::fabs(v) < 1e15) return printf_str("%.0f", v);
+std::string format_number(double v)
+{
+	if (v == std::floor(v) && std::fabs(v) < 1e15)
+		return printf_str("%.0f", v);
 	return printf_str("%.3f", v);
 }
 
-bool connected(const HealthObservation &o) {
+bool connected(const HealthObservation &o)
+{
 	return o.link_present && o.link_up;
 }
 
 } // namespace
 
-std::string format_health_human(const std::vector<HealthResult> &rs) {
+std::string format_health_human(const std::vector<HealthResult> &rs)
+{
 	std::string out;
 	for (auto &r : rs) {
 		auto &o = r.obs;
@@ -57,16 +65,20 @@ std::string format_health_human(const std::vector<HealthResult> &rs) {
 				out += ", hub " + o.hub + " answered in " + format_ms(*o.rtt_ms) +
 				       " ms";
 		}
-		if (o.uptime && connected(o)) out += ", up " + format_duration(*o.uptime);
-		if (o.device_read && o.hub_peer)
-			out +=
-			    ", rx " + format_bytes(o.rx_bytes) + ", tx " + format_bytes(o.tx_bytes);
+		// An UNKNOWN line says only why: half a look is not worth reading.
+		bool known = r.status != HealthStatus::unknown;
+		if (known && o.uptime && connected(o))
+			out += ", up " + format_duration(*o.uptime);
+		if (known && o.device_read && o.hub_peer)
+			out += ", rx " + format_bytes(o.rx_bytes) + ", tx " +
+			       format_bytes(o.tx_bytes);
 		out += "\n";
 	}
 	return out;
 }
 
-std::string format_health_json(const std::vector<HealthResult> &rs) {
+std::string format_health_json(const std::vector<HealthResult> &rs)
+{
 	std::string out;
 	auto opt_str = [](const std::string &s) {
 		return s.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s);
@@ -80,7 +92,7 @@ std::string format_health_json(const std::vector<HealthResult> &rs) {
 		j["connected"] = connected(o);
 		j["can_ping_hub"] = o.ping_answered;
 		j["handshake_age"] =
-		    o.handshake_age ? nlohmann::ordered_json(*o.handshake_age) : nullptr;
+		        o.handshake_age ? nlohmann::ordered_json(*o.handshake_age) : nullptr;
 		j["uptime_seconds"] = o.uptime ? nlohmann::ordered_json(*o.uptime) : nullptr;
 		j["node_id"] = o.node_id ? nlohmann::ordered_json(*o.node_id) : nullptr;
 		j["rtt_ms"] = o.rtt_ms ? nlohmann::ordered_json(*o.rtt_ms) : nullptr;
@@ -100,7 +112,8 @@ std::string format_health_json(const std::vector<HealthResult> &rs) {
 
 namespace {
 
-const char *nagios_word(int code) {
+const char *nagios_word(int code)
+{
 	switch (code) {
 	case 0:
 		return "OK";
@@ -113,9 +126,11 @@ const char *nagios_word(int code) {
 }
 
 // A perfdata label, quoted when it holds what would end it (the plugin guidelines).
-std::string perf_label(const std::string &prefix, const char *name) {
+std::string perf_label(const std::string &prefix, const char *name)
+{
 	std::string l = prefix + name;
-	if (l.find_first_of("= '") == std::string::npos) return l;
+	if (l.find_first_of("= '") == std::string::npos)
+		return l;
 	std::string q = "'";
 	for (char c : l)
 		q += c == '\'' ? std::string("''") : std::string(1, c);
@@ -124,9 +139,11 @@ std::string perf_label(const std::string &prefix, const char *name) {
 
 // handshake_age=5s;180;;0 rtt=0.6ms;;;0 uptime=3600s;;;0; U where the value could not be
 // determined (monitoring-plugins: "U"). Nothing for UNKNOWN: nothing was measured.
-std::string perfdata(const HealthResult &r, const std::string &prefix) {
+std::string perfdata(const HealthResult &r, const std::string &prefix)
+{
 	auto &o = r.obs;
-	if (r.status == HealthStatus::unknown) return "";
+	if (r.status == HealthStatus::unknown)
+		return "";
 	std::string p = perf_label(prefix, "handshake_age") + "=";
 	p += o.handshake_age ? std::to_string(*o.handshake_age) + "s" : "U";
 	p += ";" + format_number(r.stale_after) + ";;0";
@@ -142,31 +159,38 @@ std::string perfdata(const HealthResult &r, const std::string &prefix) {
 
 } // namespace
 
-std::string format_health_nagios(const std::vector<HealthResult> &rs) {
+std::string format_health_nagios(const std::vector<HealthResult> &rs)
+{
 	std::vector<int> codes;
 	for (auto &r : rs)
 		codes.push_back(health_exit_code(r.status));
 	std::string text, perf;
 	for (auto &r : rs) {
-		if (!text.empty()) text += "; ";
-		text +=
-		    r.obs.interface + " " + health_status_name(r.status) + ", " + health_reason(r);
+		if (!text.empty())
+			text += "; ";
+		text += r.obs.interface + " " + health_status_name(r.status) + ", " +
+		        health_reason(r);
 		auto p = perfdata(r, rs.size() > 1 ? r.obs.interface + "_" : "");
-		if (!p.empty()) perf += (perf.empty() ? "" : " ") + p;
+		if (!p.empty())
+			perf += (perf.empty() ? "" : " ") + p;
 	}
-	if (rs.empty()) text = "no configs to check";
+	if (rs.empty())
+		text = "no configs to check";
 	// A '|' in the text would start the perfdata early.
 	for (auto &c : text)
-		if (c == '|') c = '/';
+		if (c == '|')
+			c = '/';
 	std::string out =
-	    std::string("WGN ") + nagios_word(worst_health_exit_code(codes)) + " - " + text;
-	if (!perf.empty()) out += " | " + perf;
+	        std::string("WGN ") + nagios_word(worst_health_exit_code(codes)) + " - " + text;
+	if (!perf.empty())
+		out += " | " + perf;
 	return out + "\n";
 }
 
 namespace {
 
-std::string label_value(const std::string &v) {
+std::string label_value(const std::string &v)
+{
 	std::string out;
 	for (char c : v) {
 		if (c == '\\')
@@ -195,73 +219,82 @@ struct Family {
 	                std::vector<Sample> &out);
 };
 
-std::string u64(uint64_t v) {
+std::string u64(uint64_t v)
+{
 	return std::to_string(v);
 }
 
 const Family kFamilies[] = {
-    {"wgn_up", "gauge", "1 when the WireGuard interface exists and is up, else 0.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     if (r.obs.link_checked) out.push_back({l, connected(r.obs) ? "1" : "0"});
-     }},
-    {"wgn_health_status", "gauge",
-     "1 for the status of the last check (healthy, degraded, unhealthy, disconnected, "
-     "unknown), 0 for the others.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     for (auto s : {HealthStatus::healthy, HealthStatus::degraded, HealthStatus::unhealthy,
-	                    HealthStatus::disconnected, HealthStatus::unknown})
-		     out.push_back({l + ",status=\"" + health_status_name(s) + "\"",
-		                    s == r.status ? "1" : "0"});
-     }},
-    {"wgn_can_ping_hub", "gauge",
-     "1 when the hub answered the ICMP echo to its tunnel address, else 0.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     if (r.status != HealthStatus::unknown && !r.obs.hub.empty())
-		     out.push_back({l, r.obs.ping_answered ? "1" : "0"});
-     }},
-    {"wgn_handshake_age_seconds", "gauge",
-     "Seconds since the latest handshake with the hub; +Inf when there was none.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     if (r.obs.device_read && r.obs.hub_peer)
-		     out.push_back(
-		         {l, r.obs.handshake_age ? std::to_string(*r.obs.handshake_age) : "+Inf"});
-     }},
-    {"wgn_ping_rtt_seconds", "gauge", "Round-trip time of the ICMP echo to the hub.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     if (r.obs.rtt_ms) out.push_back({l, printf_str("%.9g", *r.obs.rtt_ms / 1000)});
-     }},
-    {"wgn_uptime_seconds", "gauge", "Seconds since wgn up connected the tunnel.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     if (r.obs.uptime && connected(r.obs))
-		     out.push_back({l, std::to_string(*r.obs.uptime)});
-     }},
-    {"wgn_receive_bytes_total", "counter", "Bytes received from the hub.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     if (r.obs.device_read && r.obs.hub_peer) out.push_back({l, u64(r.obs.rx_bytes)});
-     }},
-    {"wgn_transmit_bytes_total", "counter", "Bytes sent to the hub.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     if (r.obs.device_read && r.obs.hub_peer) out.push_back({l, u64(r.obs.tx_bytes)});
-     }},
-    {"wgn_info", "gauge", "Always 1; the labels say which backend and node id the tunnel has.",
-     [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
-	     if (r.obs.device_read)
-		     out.push_back({l + ",backend=\"" + label_value(r.obs.backend) +
-		                        "\",node_id=\"" + label_value(r.obs.node_id.value_or("")) +
-		                        "\"",
-		                    "1"});
-     }},
+        {"wgn_up", "gauge", "1 when the WireGuard interface exists and is up, else 0.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.obs.link_checked)
+		         out.push_back({l, connected(r.obs) ? "1" : "0"});
+         }},
+        {"wgn_health_status", "gauge",
+         "1 for the status of the last check (healthy, degraded, unhealthy, disconnected, "
+         "unknown), 0 for the others.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         for (auto s :
+	              {HealthStatus::healthy, HealthStatus::degraded, HealthStatus::unhealthy,
+	               HealthStatus::disconnected, HealthStatus::unknown})
+		         out.push_back({l + ",status=\"" + health_status_name(s) + "\"",
+		                        s == r.status ? "1" : "0"});
+         }},
+        {"wgn_can_ping_hub", "gauge",
+         "1 when the hub answered the ICMP echo to its tunnel address, else 0.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.status != HealthStatus::unknown && !r.obs.hub.empty())
+		         out.push_back({l, r.obs.ping_answered ? "1" : "0"});
+         }},
+        {"wgn_handshake_age_seconds", "gauge",
+         "Seconds since the latest handshake with the hub; +Inf when there was none.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.obs.device_read && r.obs.hub_peer)
+		         out.push_back({l, r.obs.handshake_age
+		                                   ? std::to_string(*r.obs.handshake_age)
+		                                   : "+Inf"});
+         }},
+        {"wgn_ping_rtt_seconds", "gauge", "Round-trip time of the ICMP echo to the hub.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.obs.rtt_ms)
+		         out.push_back({l, printf_str("%.9g", *r.obs.rtt_ms / 1000)});
+         }},
+        {"wgn_uptime_seconds", "gauge", "Seconds since wgn up connected the tunnel.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.obs.uptime && connected(r.obs))
+		         out.push_back({l, std::to_string(*r.obs.uptime)});
+         }},
+        {"wgn_receive_bytes_total", "counter", "Bytes received from the hub.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.obs.device_read && r.obs.hub_peer)
+		         out.push_back({l, u64(r.obs.rx_bytes)});
+         }},
+        {"wgn_transmit_bytes_total", "counter", "Bytes sent to the hub.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.obs.device_read && r.obs.hub_peer)
+		         out.push_back({l, u64(r.obs.tx_bytes)});
+         }},
+        {"wgn_info", "gauge", "Always 1; the labels say which backend and node id the tunnel has.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.obs.device_read)
+		         out.push_back({l + ",backend=\"" + label_value(r.obs.backend) +
+		                                "\",node_id=\"" +
+		                                label_value(r.obs.node_id.value_or("")) + "\"",
+		                        "1"});
+         }},
 };
 
 } // namespace
 
-std::string format_health_prometheus(const std::vector<HealthResult> &rs) {
+std::string format_health_prometheus(const std::vector<HealthResult> &rs)
+{
 	std::string out;
 	for (auto &f : kFamilies) {
 		std::vector<Sample> samples;
 		for (auto &r : rs)
 			f.samples(r, "interface=\"" + label_value(r.obs.interface) + "\"", samples);
-		if (samples.empty()) continue;
+		if (samples.empty())
+			continue;
 		out += std::string("# HELP ") + f.name + " " + f.help + "\n";
 		out += std::string("# TYPE ") + f.name + " " + f.type + "\n";
 		for (auto &s : samples)

@@ -289,3 +289,11 @@ TEST_CASE("prometheus: the official parser reads every sample")
 		lines += ch == '\n';
 	CHECK(lines == samples);
 }
+
+TEST_CASE("human: an unknown result says only why")
+{
+	auto o = healthy_obs();
+	o.uptime = 60;
+	o.unknown_reason = "cannot open an ICMP socket";
+	CHECK(format_health_human({result(o)}) == "wg0: unknown: cannot open an ICMP socket\n");
+}
