@@ -98,7 +98,7 @@ std::string format_health_json(const std::vector<HealthResult> &rs)
 		j["rtt_ms"] = o.rtt_ms ? nlohmann::ordered_json(*o.rtt_ms) : nullptr;
 		j["rx_bytes"] = bytes ? nlohmann::ordered_json(o.rx_bytes) : nullptr;
 		j["tx_bytes"] = bytes ? nlohmann::ordered_json(o.tx_bytes) : nullptr;
-		j["backend"] = opt_str(o.backend);
+		j["backend"] = o.device_read ? opt_str(o.backend) : nlohmann::ordered_json();
 		j["endpoint"] = opt_str(o.endpoint);
 		j["hub"] = opt_str(o.hub);
 		j["stale_after"] = r.stale_after;

@@ -85,6 +85,13 @@ TEST_CASE("json: the fields of SPEC, null when not known")
 	CHECK(g["rx_bytes"].is_null());
 	CHECK(g["exit_code"] == 2);
 	CHECK(g["reason"] == "no interface wg1");
+	CHECK(g["backend"].is_null());
+
+	// The backend is said only when it answered.
+	auto unread = healthy_obs();
+	unread.device_read = false;
+	unread.backend = "userspace";
+	CHECK(nlohmann::json::parse(format_health_json({result(unread)}))["backend"].is_null());
 }
 
 TEST_CASE("nagios: the line of SPEC and its siblings")
