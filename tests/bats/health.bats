@@ -306,6 +306,11 @@ assert j["node_id"] is None, j
 	assert_line "wgn_up{interface=$NODE_IF} 1.0"
 	assert_line "wgn_health_status{interface=$NODE_IF,status=healthy} 1.0"
 	[ "$(stat -c %a "$PROM_DIR/wgn_$NODE_IF.prom")" = 644 ]
+	# A healthy tunnel whose textfile cannot be written: UNKNOWN, the file's fault said.
+	touch "$BATS_TEST_TMPDIR/notadir"
+	run -3 --separate-stderr node_wgn health "$NODE_IF" --textfile-dir "$BATS_TEST_TMPDIR/notadir"
+	assert_output --regexp "^$NODE_IF: healthy: "
+	[[ "$stderr" == *"cannot write $BATS_TEST_TMPDIR/notadir/wgn_$NODE_IF.prom"* ]]
 }
 
 @test "e2e health: one process, no child, no sleep" {
