@@ -62,7 +62,9 @@ netns_setup() {
 	NODE_PUB="$(wg pubkey <"$keys/node.key")"
 	NODE_PRIV="$(cat "$keys/node.key")"
 	NODE_KEY_FILE="$keys/node.key"
-	export HUB_PUB NODE_PUB NODE_PRIV NODE_KEY_FILE
+	# NODE_PRIV stays unexported: a test that looks for it in children's
+	# environments must not find it put there by the test itself.
+	export HUB_PUB NODE_PUB NODE_KEY_FILE
 
 	if [ "$hub_kind" = kernel ]; then
 		ip -n "$HUB_NS" link add "$HUB_IF" type wireguard
@@ -142,6 +144,13 @@ TOML
 node_wgn() {
 	ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
 		WGN_CONFIG_DIR="$NODE_CONF_DIR" "$WGN" "$@"
+}
+
+# node_wgn_exec ARGS...: the same, replacing the calling (sub)shell, so that after
+# `node_wgn_exec up X &` the pid in $! is wgn's own and a signal sent there reaches it.
+node_wgn_exec() {
+	exec ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" \
+		WGN_STATE_DIR="$WGN_STATE_DIR" WGN_CONFIG_DIR="$NODE_CONF_DIR" "$WGN" "$@"
 }
 
 # node ARGS...: any command in the node namespace.
