@@ -270,8 +270,9 @@ int fail(const Config &cfg, const UpOptions &o, Outcome &out, const Error &e)
 	if (SignalWatch::signal()) {
 		complain(cfg.interface.name + ": interrupted by signal " +
 			 std::to_string(SignalWatch::signal()) + "; " +
-			 (out.change == "created" ? "removed what this run created"
-						  : "the previous state is restored"));
+			 (out.change == "created"      ? "removed what this run created"
+			  : out.change == "reconciled" ? "the previous state is restored"
+						       : "nothing was changed"));
 		SignalWatch::reraise();
 	}
 	return report(e);

@@ -183,7 +183,8 @@ unreachable_config() {
 	local lock="$WGN_RUN_DIR/$NODE_IF.lock" err="$BATS_TEST_TMPDIR/up.err"
 	exec {held}>"$lock"
 	flock -x "$held"
-	node_wgn_exec up "$NODE_IF" 2>"$err" &
+	# The child must not inherit the descriptor, or it would hold the lock itself.
+	node_wgn_exec up "$NODE_IF" {held}>&- 2>"$err" &
 	local pid=$!
 	wait_for 10 grep -q "waiting for another wgn" "$err" || fail "$(cat "$err")"
 	# Nothing happens while it waits.
