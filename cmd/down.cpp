@@ -99,12 +99,19 @@ int run_down(const GlobalOptions &g, const DownOptions &o)
 	auto rtnl = Rtnl::open();
 	if (!rtnl)
 		return fail(rtnl.error());
-	ObserveOptions oo;
-	bool unreadable = false; // down does not need the device's settings
-	oo.device_unreadable = &unreadable;
-	auto obs = observe_link(*rtnl, dev, oo);
-	if (!obs)
-		return fail(obs.error());
+	// Down needs to know only what the link is; reading the device's settings would
+	// cost a round trip to the daemon or the kernel for nothing.
+	auto link_info = rtnl->get_link(dev);
+	if (!link_info)
+		return fail(link_info.error());
+	Result<LinkObservation> obs = LinkObservation{};
+	if (*link_info) {
+		obs->exists = true;
+		obs->up = (*link_info)->up;
+		obs->mtu = (*link_info)->mtu;
+		obs->userspace = uapi_socket_exists(dev);
+		obs->is_wireguard = (*link_info)->kind == "wireguard" || obs->userspace;
+	}
 	if (auto r = read_run_state(dev); r)
 		rs = *r;
 	if (obs->exists && !obs->is_wireguard)
