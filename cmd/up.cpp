@@ -66,58 +66,6 @@ double mono()
 	return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
-std::string userspace_program()
-{
-	const char *p = std::getenv("WG_QUICK_USERSPACE_IMPLEMENTATION");
-	return p && *p ? p : "wireguard-go";
-}
-
-// Which backend a new device gets. An existing device keeps the one it has.
-Result<bool> choose_userspace(const Config &cfg)
-{
-	switch (cfg.interface.backend) {
-	case Backend::userspace:
-		return true;
-	case Backend::kernel:
-		if (!GenlWireGuard::kernel_has_wireguard())
-			return make_error(Errc::os, "backend = \"kernel\", but this kernel has no "
-						    "WireGuard (modprobe wireguard?)");
-		return false;
-	case Backend::automatic:
-		break;
-	}
-	return !GenlWireGuard::kernel_has_wireguard();
-}
-
-// Everything that is decided outside the planner: backend, endpoint, MTU.
-Result<PlanContext> plan_context(const Config &cfg, Rtnl *rtnl, const LinkObservation &obs)
-{
-	PlanContext ctx;
-	ctx.userspace_program = userspace_program();
-	if (obs.exists) {
-		ctx.userspace = obs.userspace;
-	} else {
-		auto u = choose_userspace(cfg);
-		if (!u)
-			return u.error();
-		ctx.userspace = *u;
-	}
-	// A name that does not resolve now is tried again on every attempt.
-	if (auto ep = resolve_endpoint(cfg.hub.endpoint))
-		ctx.endpoint = *ep;
-	uint32_t route = 0, dflt = 0;
-	if (rtnl && !cfg.interface.mtu) {
-		if (ctx.endpoint)
-			if (auto m = rtnl->route_mtu_to(*ctx.endpoint))
-				route = *m;
-		if (!route)
-			if (auto m = rtnl->default_route_mtu())
-				dflt = *m;
-	}
-	ctx.default_mtu = wg_quick_mtu(route, dflt);
-	return ctx;
-}
-
 int dry_run(const Config &cfg)
 {
 	const std::string &dev = cfg.interface.name;
@@ -137,7 +85,7 @@ int dry_run(const Config &cfg)
 	if (unreadable)
 		complain(dev + ": cannot read the WireGuard device without privilege; the plan "
 			       "sets all of it");
-	auto ctx = plan_context(cfg, rtnl ? &*rtnl : nullptr, obs);
+	auto ctx = make_plan_context(cfg, rtnl ? &*rtnl : nullptr, obs);
 	if (!ctx)
 		return report(ctx.error());
 	auto ops = plan_up(cfg, obs, *ctx);
@@ -315,7 +263,7 @@ int run_up(const GlobalOptions &g, const UpOptions &o)
 		return fail(cfg, o, out,
 			    make_error(Errc::os, dev + " exists and is not a WireGuard interface; "
 						       "wgn leaves it alone"));
-	auto ctx = plan_context(cfg, &*rtnl, *obs);
+	auto ctx = make_plan_context(cfg, &*rtnl, *obs);
 	if (!ctx)
 		return fail(cfg, o, out, ctx.error());
 	out.backend = ctx->userspace ? "userspace" : "kernel";

@@ -1,6 +1,7 @@
 #include "connect.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "wg_genl.h"
 
 namespace wgn {
 
@@ -130,6 +132,58 @@ bool has_cap_net_admin()
 			return caps & (1ULL << 12); // CAP_NET_ADMIN
 		}
 	return geteuid() == 0;
+}
+
+static std::string userspace_program()
+{
+	const char *p = std::getenv("WG_QUICK_USERSPACE_IMPLEMENTATION");
+	return p && *p ? p : "wireguard-go";
+}
+
+// Which backend a new device gets. An existing device keeps the one it has.
+static Result<bool> choose_userspace(const Config &cfg)
+{
+	switch (cfg.interface.backend) {
+	case Backend::userspace:
+		return true;
+	case Backend::kernel:
+		if (!GenlWireGuard::kernel_has_wireguard())
+			return make_error(Errc::os, "backend = \"kernel\", but this kernel has no "
+						    "WireGuard (modprobe wireguard?)");
+		return false;
+	case Backend::automatic:
+		break;
+	}
+	return !GenlWireGuard::kernel_has_wireguard();
+}
+
+// Everything that is decided outside the planner: backend, endpoint, MTU.
+Result<PlanContext> make_plan_context(const Config &cfg, Rtnl *rtnl, const LinkObservation &obs)
+{
+	PlanContext ctx;
+	ctx.userspace_program = userspace_program();
+	if (obs.exists) {
+		ctx.userspace = obs.userspace;
+	} else {
+		auto u = choose_userspace(cfg);
+		if (!u)
+			return u.error();
+		ctx.userspace = *u;
+	}
+	// A name that does not resolve now is tried again on every attempt.
+	if (auto ep = resolve_endpoint(cfg.hub.endpoint))
+		ctx.endpoint = *ep;
+	uint32_t route = 0, dflt = 0;
+	if (rtnl && !cfg.interface.mtu) {
+		if (ctx.endpoint)
+			if (auto m = rtnl->route_mtu_to(*ctx.endpoint))
+				route = *m;
+		if (!route)
+			if (auto m = rtnl->default_route_mtu())
+				dflt = *m;
+	}
+	ctx.default_mtu = wg_quick_mtu(route, dflt);
+	return ctx;
 }
 
 } // namespace wgn

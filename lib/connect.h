@@ -11,6 +11,8 @@
 #include "backoff.h"
 #include "error.h"
 #include "netaddr.h"
+#include "plan.h"
+#include "rtnl.h"
 
 namespace wgn {
 
@@ -61,6 +63,14 @@ bool endpoint_is_name(const Endpoint &e);
 // overhead (IPv6 header 40, UDP 8, WireGuard 32). route_mtu is what the route to the
 // endpoint says (0: unknown), default_mtu what the default route's device says.
 uint32_t wg_quick_mtu(uint32_t route_mtu, uint32_t default_mtu);
+
+// What `up` decides outside the planner: the backend (an existing device keeps its
+// own; a new one is kernel when the kernel has WireGuard, unless the config says
+// otherwise; userspace is $WG_QUICK_USERSPACE_IMPLEMENTATION, default wireguard-go),
+// the endpoint resolved now (absent when a name does not resolve: every attempt tries
+// again) and the MTU as wg-quick computes it. rtnl may be null (no MTU lookup).
+// Errors: os (71) for backend = "kernel" on a kernel without WireGuard.
+Result<PlanContext> make_plan_context(const Config &cfg, Rtnl *rtnl, const LinkObservation &obs);
 
 // CAP_NET_ADMIN in our effective set (/proc/self/status), which every change needs.
 bool has_cap_net_admin();

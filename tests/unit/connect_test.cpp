@@ -190,3 +190,36 @@ TEST_CASE("resolve_endpoint takes numeric hosts as they are")
 	CHECK(bad.error().code == Errc::unavailable);
 	CHECK_THAT(bad.error().message, Catch::StartsWith("cannot resolve no-such-host.invalid"));
 }
+
+TEST_CASE("make_plan_context: backend, endpoint and MTU decided outside the planner")
+{
+	Config cfg;
+	cfg.interface.name = "wg0";
+	cfg.interface.backend = Backend::userspace;
+	cfg.hub.endpoint = Endpoint{"192.0.2.1", 51820};
+	setenv("WG_QUICK_USERSPACE_IMPLEMENTATION", "boringtun-cli", 1);
+	LinkObservation fresh;
+	auto ctx = make_plan_context(cfg, nullptr, fresh);
+	unsetenv("WG_QUICK_USERSPACE_IMPLEMENTATION");
+	REQUIRE(ctx.ok());
+	CHECK(ctx->userspace);
+	CHECK(ctx->userspace_program == "boringtun-cli");
+	REQUIRE(ctx->endpoint);
+	CHECK(ctx->endpoint->str() == "192.0.2.1:51820");
+	CHECK(ctx->default_mtu == 1420);
+
+	// An existing device keeps its backend, whatever the config says.
+	LinkObservation kernel_dev;
+	kernel_dev.exists = true;
+	kernel_dev.userspace = false;
+	auto k = make_plan_context(cfg, nullptr, kernel_dev);
+	REQUIRE(k.ok());
+	CHECK_FALSE(k->userspace);
+	CHECK(k->userspace_program == "wireguard-go");
+
+	// A name that does not resolve now leaves the endpoint to the attempts.
+	cfg.hub.endpoint = Endpoint{"no-such-host.invalid", 51820};
+	auto n = make_plan_context(cfg, nullptr, fresh);
+	REQUIRE(n.ok());
+	CHECK_FALSE(n->endpoint);
+}
