@@ -1,15 +1,17 @@
 #!/usr/bin/env bats
-# wgn up and wgn down end to end, as root, against a wireguard-go hub in a network
-# namespace (netns_helper.bash). The node uses the userspace backend, which every
-# machine has; tests/kernel runs the same file with kernel WireGuard.
+# wgn up and wgn down end to end, as root, against a WireGuard hub in a network
+# namespace (netns_helper.bash). By default hub and node are wireguard-go, which every
+# machine has.
 
 bats_require_minimum_version 1.5.0
 load test_helper
 load netns_helper
 
+# WGN_TEST_BACKEND=kernel (tests/kernel, under qemu) runs the same tests with kernel
+# WireGuard on both hub and node.
 setup() {
-	netns_setup
 	: "${WGN_TEST_BACKEND:=userspace}"
+	netns_setup "$WGN_TEST_BACKEND"
 	NODE_CONFIG_BACKEND="$WGN_TEST_BACKEND"
 	export NODE_CONFIG_BACKEND
 	node_write_config
@@ -231,7 +233,11 @@ unreachable_config() {
 @test "--dry-run prints the plan and changes nothing; on a tunnel that is up, nothing to do" {
 	run --separate-stderr node_wgn up "$NODE_IF" --dry-run
 	assert_success
-	assert_line "[#] wireguard-go $NODE_IF"
+	if [ "$WGN_TEST_BACKEND" = kernel ]; then
+		assert_line "[#] ip link add $NODE_IF type wireguard"
+	else
+		assert_line "[#] wireguard-go $NODE_IF"
+	fi
 	assert_line "[#] ip -4 address add 10.0.0.10/24 dev $NODE_IF"
 	assert_line --partial "private-key (hidden)"
 	assert_node_clean
