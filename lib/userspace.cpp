@@ -243,12 +243,12 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 				    format_seconds(timeout_sec) + "s");
 		}
 		// Wait for the socket to answer, or the daemon to die (pidfd), with a short
-		// backoff: 1, 2, 4, 8 ms. No event says "listening" (a bound socket refuses
+		// backoff: 1 ms, then every 2 ms. No event says "listening" (a bound socket refuses
 		// until then), and inotify on the directory, though exact about creation,
 		// costs 6-23 ms in close() alone (the kernel waits for an SRCU grace period
 		// when an inotify group is destroyed): more than the whole wait it saves.
 		int wait = std::min(left, backoff_ms);
-		backoff_ms = std::min(backoff_ms * 2, 8);
+		backoff_ms = std::min(backoff_ms * 2, 2);
 		pollfd fds[1] = {{pidfd.get(), POLLIN, 0}};
 		poll(fds, pidfd.get() < 0 ? 0 : 1, wait);
 	}
