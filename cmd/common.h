@@ -15,7 +15,4 @@ Result<Config> load_target(const GlobalOptions &g, const std::string &target);
 // Prints "wgn: MESSAGE" on stderr and returns the error's exit code.
 int report(const Error &e);
 
-// ISO 8601 UTC, second precision: 2026-02-19T17:30:00Z.
-std::string iso8601(int64_t epoch_seconds);
-
 } // namespace wgn

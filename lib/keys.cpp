@@ -78,15 +78,29 @@ std::optional<Key> base64_decode(std::string_view s)
 	return k;
 }
 
-std::string hex_encode(const Key &k)
+static std::string hex_of(const uint8_t *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	std::string out;
-	for (uint8_t b : k) {
-		out += hex[b >> 4];
-		out += hex[b & 15];
+	out.reserve(2 * n);
+	for (size_t i = 0; i < n; ++i) {
+		out += hex[p[i] >> 4];
+		out += hex[p[i] & 15];
 	}
 	return out;
+}
+
+std::string sha256_hex(std::string_view data)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+	return hex_of(md, len);
+}
+
+std::string hex_encode(const Key &k)
+{
+	return hex_of(k.data(), k.size());
 }
 
 std::optional<Key> hex_decode(std::string_view s)

@@ -46,6 +46,9 @@ Key x25519(const Key &scalar, const Key &u);
 Result<SecretKey> read_key_file(const std::filesystem::path &path, std::string_view what,
 				bool must_be_private);
 
+// Lower-case hex of the SHA-256 of `data` (idempotency keys, config fingerprints).
+std::string sha256_hex(std::string_view data);
+
 // Overwrites memory that held a secret so the compiler cannot elide it.
 void wipe(void *p, size_t n);
 void wipe(std::string &s);

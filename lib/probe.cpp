@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fd.h"
 #include "log.h"
 
 namespace wgn {
@@ -36,22 +37,6 @@ int poll_ms(double seconds)
 		return 0;
 	return static_cast<int>(std::min(std::ceil(seconds * 1000.0), 2e9));
 }
-
-class Fd {
-public:
-	explicit Fd(int fd = -1) : fd_(fd) {}
-	Fd(const Fd &) = delete;
-	Fd &operator=(const Fd &) = delete;
-	~Fd()
-	{
-		if (fd_ >= 0)
-			close(fd_);
-	}
-	int get() const { return fd_; }
-
-private:
-	int fd_;
-};
 
 Error sys_error(const std::string &what)
 {
@@ -218,7 +203,7 @@ Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double
 		    (errno == EPERM || errno == EACCES
 			 ? " (needs CAP_NET_RAW or a group in net.ipv4.ping_group_range)"
 			 : ""));
-	Fd sock(s);
+	UniqueFd sock(s);
 	if (auto st = bind_to_device(s, ifname); !st)
 		return st.error();
 	if (raw && family == AF_INET6) {
@@ -279,7 +264,7 @@ Result<double> wait_for_handshake(WireGuardControl &wg, const std::string &ifnam
 		int s = socket(kick_dst.family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
 		if (s < 0)
 			return sys_error("cannot open a UDP socket");
-		Fd sock(s);
+		UniqueFd sock(s);
 		if (auto st = bind_to_device(s, ifname); !st)
 			return st.error();
 		SockAddr to = to_sockaddr(kick_dst, 9); // discard: nobody needs to answer

@@ -5,7 +5,6 @@
 #include <ctime>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 
 #include "keys.h"
 #include "log.h"
@@ -103,17 +102,7 @@ std::string RegistrationRequest::canonical_content() const
 
 std::string RegistrationRequest::idempotency_key() const
 {
-	std::string content = canonical_content();
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	EVP_Digest(content.data(), content.size(), md, &len, EVP_sha256(), nullptr);
-	static const char hex[] = "0123456789abcdef";
-	std::string out;
-	for (unsigned i = 0; i < len; ++i) {
-		out += hex[md[i] >> 4];
-		out += hex[md[i] & 15];
-	}
-	return out;
+	return sha256_hex(canonical_content());
 }
 
 RegistrationRequest make_registration_request(const Config &cfg, std::string hostname,

@@ -5,10 +5,10 @@
 #include <ctime>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "keys.h"
 #include "log.h"
 
 namespace wgn {
@@ -133,17 +133,7 @@ std::string config_fingerprint(const Config &cfg)
 	    {"tunnel_address",
 	     hub.tunnel_address ? json(hub.tunnel_address->str()) : json(nullptr)},
 	};
-	std::string text = j.dump();
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-	static const char hex[] = "0123456789abcdef";
-	std::string out;
-	for (unsigned i = 0; i < len; ++i) {
-		out += hex[md[i] >> 4];
-		out += hex[md[i] & 15];
-	}
-	return out;
+	return sha256_hex(j.dump());
 }
 
 } // namespace wgn

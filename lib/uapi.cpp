@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fd.h"
+
 namespace wgn {
 
 std::filesystem::path uapi_socket_path(const std::string &ifname, const std::filesystem::path &dir)
@@ -239,22 +241,6 @@ Result<DeviceState> parse_get(std::string_view reply)
 
 namespace {
 
-class Fd {
-public:
-	explicit Fd(int fd) : fd_(fd) {}
-	Fd(const Fd &) = delete;
-	Fd &operator=(const Fd &) = delete;
-	~Fd()
-	{
-		if (fd_ >= 0)
-			close(fd_);
-	}
-	int get() const { return fd_; }
-
-private:
-	int fd_;
-};
-
 Error socket_error(const std::string &what, const std::filesystem::path &path, int err)
 {
 	if (err == EACCES || err == EPERM)
@@ -306,7 +292,7 @@ Status exchange(const std::string &what, const std::filesystem::path &path, std:
 		return make_error(Errc::os,
 				  "cannot " + what + ": socket path too long: " + path.string());
 	std::memcpy(sun.sun_path, path.c_str(), path.native().size());
-	Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (fd.get() < 0)
 		return socket_error(what, path, errno);
 	// A daemon that hangs must not hang `up`: give up on a silent socket.

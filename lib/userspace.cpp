@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fd.h"
 #include "fsutil.h"
 #include "log.h"
 #include "rtnl.h"
@@ -25,28 +26,6 @@ namespace wgn {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class Fd {
-public:
-	explicit Fd(int fd = -1) : fd_(fd) {}
-	Fd(const Fd &) = delete;
-	Fd &operator=(const Fd &) = delete;
-	~Fd()
-	{
-		if (fd_ >= 0)
-			close(fd_);
-	}
-	int get() const { return fd_; }
-	void reset()
-	{
-		if (fd_ >= 0)
-			close(fd_);
-		fd_ = -1;
-	}
-
-private:
-	int fd_;
-};
 
 int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -69,7 +48,7 @@ int try_connect(const std::filesystem::path &path)
 	if (path.native().size() >= sizeof(sun.sun_path))
 		return ENAMETOOLONG;
 	std::memcpy(sun.sun_path, path.c_str(), path.native().size());
-	Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (fd.get() < 0)
 		return errno;
 	if (connect(fd.get(), reinterpret_cast<sockaddr *>(&sun), sizeof(sun)) < 0)
@@ -169,7 +148,7 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 
 	const auto log_file = log_path_of(ifname, opt);
 	std::filesystem::create_directories(log_file.parent_path(), ec);
-	Fd log_fd(open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+	UniqueFd log_fd(open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
 	if (log_fd.get() < 0)
 		return make_error(Errc::os, "cannot " + what + ": cannot open its log " +
 						log_file.string() + ": " + strerror(errno));
@@ -207,7 +186,7 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 		return make_error(Errc::os, "cannot " + what + ": " + strerror(exec_errno));
 	}
 
-	Fd pidfd(pidfd_open(pid));
+	UniqueFd pidfd(pidfd_open(pid));
 	auto fail = [&](const std::string &why) -> Error {
 		std::string out = tail_of(log_file);
 		return make_error(Errc::os, "cannot " + what + ": " + why +
@@ -282,7 +261,7 @@ Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid
 {
 	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
 	const int timeout_ms = static_cast<int>(timeout_sec * 1000);
-	Fd pidfd(pid && *pid > 0 ? pidfd_open(*pid) : -1);
+	UniqueFd pidfd(pid && *pid > 0 ? pidfd_open(*pid) : -1);
 	if (pidfd.get() >= 0 && !is_daemon_of(*pid, ifname))
 		pidfd.reset();
 

@@ -96,3 +96,9 @@ TEST_CASE("public keys agree with wg pubkey") {
 		CHECK(got == base64_encode(public_key_of(priv)));
 	}
 }
+
+TEST_CASE("sha256_hex matches the FIPS 180-2 vectors")
+{
+	CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
