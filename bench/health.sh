@@ -7,62 +7,33 @@
 #   RESULTS.md where to append the figures (default: print them only)
 # Needs: ip, wg, wireguard-go, hyperfine, /usr/bin/time (GNU), ping.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$here/.."
 WGN="$(realpath "${1:-build/wgn}")"
 RESULTS="${2:-}"
 [ "$(id -u)" -eq 0 ] || { echo "bench/health.sh: needs root (network namespaces)" >&2; exit 77; }
+export WGN
 
-id="$(printf '%04x' $(($$ % 65536)))"
-HUB_NS="wgnb-$id-hub" NODE_NS="wgnb-$id-node" HUB_IF="wgbh$id" NODE_IF="wgbn$id"
-TMP="$(mktemp -d)"
-HUB_PID=""
+# The hub and node of the end-to-end tests (tests/bats/netns_helper.bash), which is
+# written for bats; these are the few bats functions it uses.
+requires_root() { :; }
+requires_cmd() { :; }
+fail() {
+	echo "bench/health.sh: $*" >&2
+	exit 1
+}
+BATS_TEST_TMPDIR="$(mktemp -d /tmp/wgn-bench.XXXXXX)"
+export BATS_TEST_TMPDIR
+TMP="$BATS_TEST_TMPDIR"
+# shellcheck source=../tests/bats/netns_helper.bash
+. "$here/../tests/bats/netns_helper.bash"
 cleanup() {
-	local ns p
-	for ns in "$NODE_NS" "$HUB_NS"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-	done
-	[ -z "$HUB_PID" ] || wait "$HUB_PID" 2>/dev/null || true
-	ip netns del "$NODE_NS" 2>/dev/null || true
-	ip netns del "$HUB_NS" 2>/dev/null || true
-	rm -f "/var/run/wireguard/$HUB_IF.sock" "/var/run/wireguard/$NODE_IF.sock"
-	rm -rf "$TMP"
+	netns_teardown
+	rm -rf "$BATS_TEST_TMPDIR"
 }
 trap cleanup EXIT
-
-# The same topology as tests/bats/netns_helper.bash: a veth underlay, a wireguard-go hub.
-ip netns add "$HUB_NS"
-ip netns add "$NODE_NS"
-ip -n "$HUB_NS" link set lo up
-ip -n "$NODE_NS" link set lo up
-ip -n "$HUB_NS" link add vh type veth peer name vn netns "$NODE_NS"
-ip -n "$HUB_NS" address add 192.0.2.1/24 dev vh
-ip -n "$NODE_NS" address add 192.0.2.2/24 dev vn
-ip -n "$HUB_NS" link set vh up
-ip -n "$NODE_NS" link set vn up
-(umask 077 && wg genkey >"$TMP/hub.key" && wg genkey >"$TMP/node.key")
-ip netns exec "$HUB_NS" env WG_PROCESS_FOREGROUND=1 \
-	WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go "$HUB_IF" >"$TMP/hub.log" 2>&1 &
-HUB_PID=$!
-for _ in $(seq 250); do [ -S "/var/run/wireguard/$HUB_IF.sock" ] && break; sleep 0.02; done
-ip netns exec "$HUB_NS" wg set "$HUB_IF" private-key "$TMP/hub.key" listen-port 51820 \
-	peer "$(wg pubkey <"$TMP/node.key")" allowed-ips 10.0.0.10/32
-ip -n "$HUB_NS" address add 10.0.0.1/24 dev "$HUB_IF"
-ip -n "$HUB_NS" link set "$HUB_IF" up
-
-mkdir -p "$TMP/etc" "$TMP/run" "$TMP/state"
-cat >"$TMP/etc/$NODE_IF.toml" <<TOML
-[interface]
-private_key_file = "$TMP/node.key"
-address = "10.0.0.10/24"
-backend = "userspace"
-[hub]
-public_key = "$(wg pubkey <"$TMP/hub.key")"
-endpoint = "192.0.2.1:51820"
-allowed_ips = "10.0.0.0/24"
-persistent_keepalive = 25
-tunnel_address = "10.0.0.1"
-TOML
-export WGN_RUN_DIR="$TMP/run" WGN_STATE_DIR="$TMP/state" WGN_CONFIG_DIR="$TMP/etc"
+netns_setup
+export WGN_RUN_DIR WGN_STATE_DIR WGN_CONFIG_DIR="$NODE_CONF_DIR"
 ip netns exec "$NODE_NS" "$WGN" -q up "$NODE_IF" --no-register
 
 # The script people write today: the handshake from wg(8), then one ping.
