@@ -6,26 +6,12 @@
 #include <cstdlib>
 
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
-#include <linux/rtnetlink.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "userspace.h"
 
 namespace wgn {
-
-Status RtnlLinkControl::del_route(int ifindex, const IpPrefix &p)
-{
-	auto sock = NetlinkSocket::open(NETLINK_ROUTE);
-	if (!sock)
-		return sock.error();
-	char buf[kRtnlBufSize];
-	build_newroute(buf, sock->next_seq(), ifindex, p, false);
-	auto *nlh = reinterpret_cast<nlmsghdr *>(buf);
-	static_cast<rtmsg *>(mnl_nlmsg_get_payload(nlh))->rtm_protocol = RTPROT_BOOT;
-	return sock->request("delete route " + p.network().str(), nlh, nullptr, nullptr, true);
-}
 
 Result<pid_t> SystemDaemonControl::start(const std::string &program, const std::string &ifname,
 					 double timeout)

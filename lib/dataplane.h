@@ -50,10 +50,7 @@ public:
 	Status add_address(int i, const IpPrefix &p) override { return r_.add_address(i, p); }
 	Status del_address(int i, const IpPrefix &p) override { return r_.del_address(i, p); }
 	Status add_route(int i, const IpPrefix &p) override { return r_.add_route(i, p); }
-	// Deletes only a route of protocol boot (what add_route makes and `ip route add`
-	// makes): without it the kernel deletes the first match, which may be the
-	// connected (proto kernel) route of an address with the same prefix.
-	Status del_route(int i, const IpPrefix &p) override;
+	Status del_route(int i, const IpPrefix &p) override { return r_.del_route(i, p); }
 
 private:
 	Rtnl &r_;

@@ -113,8 +113,11 @@ size_t build_newroute(char *buf, uint32_t seq, int ifindex, const IpPrefix &p, b
 	rtm->rtm_family = static_cast<uint8_t>(p.addr.family);
 	rtm->rtm_dst_len = p.prefix_len;
 	rtm->rtm_table = RT_TABLE_MAIN;
+	// Protocol boot both ways: what wgn adds (as `ip route add` does), and the only
+	// routes it deletes. A delete without a protocol removes the first match, which
+	// can be the connected (proto kernel) route of an address with the same prefix.
+	rtm->rtm_protocol = RTPROT_BOOT;
 	if (add) {
-		rtm->rtm_protocol = RTPROT_BOOT;
 		rtm->rtm_type = RTN_UNICAST;
 		// As `ip route add PREFIX dev X` decides: link scope for IPv4 without a
 		// gateway; IPv6 routes are always universe.

@@ -99,9 +99,9 @@ TEST_CASE("rtnl: route messages")
 	body.attr(1, addr6("fd01::")).attr_u32(4, 6);
 	CHECK(view(buf, n) == message(24, 0x605, 22, body).b);
 
-	// RTM_DELROUTE (25): any protocol and type, scope nowhere (255).
+	// RTM_DELROUTE (25): protocol boot (3) only, any type, scope nowhere (255).
 	n = build_newroute(buf, 23, 6, *parse_prefix("10.1.0.0/16"), false);
-	body = Bytes().u8(2).u8(16).u8(0).u8(0).u8(254).u8(0).u8(255).u8(0).u32(0);
+	body = Bytes().u8(2).u8(16).u8(0).u8(0).u8(254).u8(3).u8(255).u8(0).u32(0);
 	body.attr(1, addr4("10.1.0.0")).attr_u32(4, 6);
 	CHECK(view(buf, n) == message(25, 0x5, 23, body).b);
 
