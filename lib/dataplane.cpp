@@ -28,6 +28,7 @@ Status SystemDaemonControl::stop(const std::string &ifname, std::optional<pid_t>
 DeviceConfig restore_config(const DeviceState &state)
 {
 	DeviceConfig d;
+	d.private_key = state.private_key;
 	d.listen_port = state.listen_port;
 	d.fwmark = state.fwmark;
 	d.replace_peers = true;

@@ -48,6 +48,8 @@ struct PeerState {
 struct DeviceState {
 	std::string name;
 	bool has_private_key = false;
+	// Both backends report it to root; kept so a failed reconcile can put it back.
+	std::optional<SecretKey> private_key;
 	Key public_key{};
 	uint16_t listen_port = 0;
 	uint32_t fwmark = 0;

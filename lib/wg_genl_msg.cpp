@@ -343,8 +343,11 @@ Status parse_device_part(const nlmsghdr *nlh, DeviceState &state)
 	    a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
 		state.name = mnl_attr_get_str(a);
 	Key k{};
-	if (get_key(t.tb[WGDEVICE_A_PRIVATE_KEY], &k))
+	if (get_key(t.tb[WGDEVICE_A_PRIVATE_KEY], &k)) {
 		state.has_private_key = !is_zero(k);
+		if (state.has_private_key)
+			state.private_key = SecretKey(k);
+	}
 	wipe(k.data(), k.size());
 	if (get_key(t.tb[WGDEVICE_A_PUBLIC_KEY], &k))
 		state.public_key = k;

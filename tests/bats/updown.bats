@@ -113,6 +113,25 @@ unreachable_config() {
 	assert_success
 }
 
+@test "a reconcile to a key the hub does not know restores the previous key" {
+	run node_wgn up "$NODE_IF"
+	assert_success
+
+	# The hub knows only the node's first key: with another one no handshake completes.
+	(umask 077 && wg genkey >"$BATS_TEST_TMPDIR/other.key")
+	local first_key_file="$NODE_KEY_FILE"
+	NODE_KEY_FILE="$BATS_TEST_TMPDIR/other.key" NODE_CONFIG_ATTEMPT_TIMEOUT=0.5 \
+		NODE_CONFIG_BACKOFF=0.1 NODE_CONFIG_RETRIES=1 node_write_config
+	run node_wgn up "$NODE_IF"
+	assert_failure 69
+	assert_output --partial "previous configuration is restored"
+	run node wg show "$NODE_IF" public-key
+	assert_output "$NODE_PUB"
+	run node ping -c 1 -W 2 10.0.0.1
+	assert_success
+	NODE_KEY_FILE="$first_key_file"
+}
+
 @test "an unreachable hub exits 69 and leaves nothing behind" {
 	unreachable_config 1
 	run --separate-stderr node_wgn up "$NODE_IF"

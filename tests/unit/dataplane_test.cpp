@@ -282,8 +282,10 @@ TEST_CASE("a failed reconcile restores the previous addresses, routes, MTU and d
 {
 	Rig r;
 	LinkObservation before = existing(r.w);
+	before.device->private_key = SecretKey(Key{9});
 	std::vector<Operation> ops;
 	Operation dev = op(OpKind::set_device);
+	dev.device.private_key = SecretKey(Key{7}); // a changed key, to be put back
 	dev.device.peers.resize(1);
 	ops.push_back(dev);
 	ops.push_back(op(OpKind::del_address, pfx("10.0.0.10/24")));
@@ -310,6 +312,8 @@ TEST_CASE("a failed reconcile restores the previous addresses, routes, MTU and d
 	CHECK(r.w.routes == std::set<IpPrefix>{pfx("10.1.0.0/16")});
 	// The device goes back to exactly its previous peer.
 	const DeviceConfig &restore = r.wg.sets.back();
+	REQUIRE(restore.private_key);
+	CHECK(*restore.private_key == SecretKey(Key{9}));
 	CHECK(restore.replace_peers);
 	REQUIRE(restore.peers.size() == 1);
 	CHECK(restore.peers[0].public_key == before.device->peers[0].public_key);

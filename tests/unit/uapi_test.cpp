@@ -120,6 +120,8 @@ TEST_CASE("uapi: parse_get reads a wireguard-go reply")
 	auto d = parse_get(reply);
 	REQUIRE(d);
 	CHECK(d->has_private_key);
+	REQUIRE(d->private_key);
+	CHECK(hex_encode(d->private_key->bytes()) == alice_priv);
 	// UAPI has no public_key for the device: it is derived from the private key.
 	CHECK(hex_encode(d->public_key) == alice_pub);
 	CHECK(d->listen_port == 51821);

@@ -311,6 +311,8 @@ TEST_CASE("genl: a multi-part dump merges into one device")
 	REQUIRE(parse_device_part(hdr(message(kFamily, 2, 1, part2)), st).ok());
 	CHECK(st.name == "wg0");
 	CHECK(st.has_private_key);
+	REQUIRE(st.private_key);
+	CHECK(st.private_key->bytes() == key_of(0x11));
 	CHECK(st.public_key == key_of(0x12));
 	CHECK(st.listen_port == 51821);
 	CHECK(st.fwmark == 3);
