@@ -4,8 +4,9 @@
 # Options whose value is the next word.
 set -g __wgn_valued_options --config-dir --textfile-dir --format --timeout --max-retries --stale-after
 
-# The command (up, down, health, register) on the command line, if any.
-function __wgn_command
+# The words on the command line that are neither options nor option values, and
+# --all (which health takes instead of a NAME).
+function __wgn_words
     set -l tokens (commandline -opc)
     set -l skip 0
     for t in $tokens[2..-1]
@@ -18,10 +19,21 @@ function __wgn_command
             continue
         end
         switch $t
+            case --all
+                echo $t
             case '-*'
             case '*'
                 echo $t
-                return 0
+        end
+    end
+end
+
+# The command (up, down, health, register) on the command line, if any.
+function __wgn_command
+    for w in (__wgn_words)
+        if test $w != --all
+            echo $w
+            return 0
         end
     end
     return 1
@@ -40,32 +52,9 @@ end
 
 # True when the command still lacks its NAME or FILE (and is not health --all).
 function __wgn_needs_config
-    set -l tokens (commandline -opc)
-    set -l skip 0
-    set -l cmd
-    set -l n 0
-    for t in $tokens[2..-1]
-        if test $skip = 1
-            set skip 0
-            continue
-        end
-        if contains -- $t $__wgn_valued_options
-            set skip 1
-            continue
-        end
-        switch $t
-            case --all
-                return 1
-            case '-*'
-            case '*'
-                if test -z "$cmd"
-                    set cmd $t
-                else
-                    set n (math $n + 1)
-                end
-        end
-    end
-    test -n "$cmd"; and test $n -eq 0
+    set -l words (__wgn_words)
+    contains -- --all $words; and return 1
+    test (count $words) -eq 1
 end
 
 # --config-dir from the command line, else $WGN_CONFIG_DIR, else /etc/wgn.
