@@ -14,25 +14,10 @@ RESULTS="${2:-}"
 [ "$(id -u)" -eq 0 ] || { echo "bench/health.sh: needs root (network namespaces)" >&2; exit 77; }
 export WGN
 
-# The hub and node of the end-to-end tests (tests/bats/netns_helper.bash), which is
-# written for bats; these are the few bats functions it uses.
-requires_root() { :; }
-requires_cmd() { :; }
-fail() {
-	echo "bench/health.sh: $*" >&2
-	exit 1
-}
-BATS_TEST_TMPDIR="$(mktemp -d /tmp/wgn-bench.XXXXXX)"
-export BATS_TEST_TMPDIR
+BENCH_NAME=bench/health.sh
+# shellcheck source=sandbox.bash
+. "$here/sandbox.bash"
 TMP="$BATS_TEST_TMPDIR"
-# shellcheck source=../tests/bats/netns_helper.bash
-. "$here/../tests/bats/netns_helper.bash"
-cleanup() {
-	netns_teardown
-	rm -rf "$BATS_TEST_TMPDIR"
-}
-trap cleanup EXIT
-netns_setup
 export WGN_RUN_DIR WGN_STATE_DIR WGN_CONFIG_DIR="$NODE_CONF_DIR"
 ip netns exec "$NODE_NS" "$WGN" -q up "$NODE_IF" --no-register
 

@@ -31,26 +31,9 @@ done
 }
 export WGN
 
-# netns_helper.bash is written for bats; these are the few bats functions it uses.
-requires_root() { :; }
-requires_cmd() { :; }
-fail() {
-	echo "updown.sh: $*" >&2
-	exit 1
-}
-BATS_TEST_TMPDIR="$(mktemp -d /tmp/wgn-bench.XXXXXX)"
-export BATS_TEST_TMPDIR
-# shellcheck source=../tests/bats/netns_helper.bash
-. "$here/../tests/bats/netns_helper.bash"
-
-cleanup() {
-	# A cycle cut short leaves the node's interface and daemon; the namespace takes
-	# them with it.
-	netns_teardown
-	rm -rf "$BATS_TEST_TMPDIR"
-}
-trap cleanup EXIT
-netns_setup
+BENCH_NAME=updown.sh
+# shellcheck source=sandbox.bash
+. "$here/sandbox.bash"
 # /run is a tmpfs on a real system, where the run state and lock live; here it may be
 # on disk, where each fsync of the run state would cost milliseconds that no user sees.
 if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
