@@ -22,6 +22,7 @@ CLI::App *setup_down(CLI::App &app, DownOptions &o)
 #include "common.h"
 #include "connect.h"
 #include "dataplane.h"
+#include "json_text.h"
 #include "lock.h"
 #include "log.h"
 #include "observe.h"
@@ -52,7 +53,7 @@ void print_json(const std::string &dev, bool success, bool was_up,
 		j["error"] = err->message;
 		j["exit_code"] = exit_code(err->code);
 	}
-	std::printf("%s\n", j.dump().c_str());
+	std::printf("%s\n", json_text(j).c_str());
 }
 
 } // namespace

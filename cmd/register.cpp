@@ -18,6 +18,7 @@ CLI::App *setup_register(CLI::App &app, RegisterOptions &o)
 #include <nlohmann/json.hpp>
 
 #include "common.h"
+#include "json_text.h"
 #include "registry.h"
 #include "regstate.h"
 #include "runstate.h"
@@ -37,7 +38,7 @@ nlohmann::json connected_at(const std::string &ifname)
 
 void print_json(const nlohmann::json &j)
 {
-	std::printf("%s\n", j.dump().c_str());
+	std::printf("%s\n", json_text(j).c_str());
 }
 
 } // namespace

@@ -39,6 +39,7 @@ CLI::App *setup_up(CLI::App &app, UpOptions &o)
 #include "common.h"
 #include "connect.h"
 #include "dataplane.h"
+#include "json_text.h"
 #include "lock.h"
 #include "observe.h"
 #include "probe.h"
@@ -184,7 +185,7 @@ void print_json(const Config &cfg, bool success, const Outcome &o, const Error *
 		j["error"] = err->message;
 		j["exit_code"] = exit_code(err->code);
 	}
-	std::printf("%s\n", j.dump().c_str());
+	std::printf("%s\n", json_text(j).c_str());
 }
 
 // registration: after a verified tunnel, unless --no-register or no [control_plane].

@@ -82,6 +82,19 @@ assert j["interface"] == "wgnhx0" and j["exit_code"] == 2, j
 	assert_output --regexp "^broken: unknown: .*broken.toml:2"
 }
 
+@test "health --format json: a path that is not UTF-8 still gives JSON and 3, not an abort" {
+	local dir=$'\xff\xfe'
+	mkdir -p "$CONF_DIR/$dir"
+	printf '[interface]\nbogus = 1\n' >"$CONF_DIR/$dir/bad.toml"
+	run -3 --separate-stderr "$WGN" health "$CONF_DIR/$dir/bad.toml" --format json
+	run -0 /usr/bin/python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+assert j["status"] == "unknown" and j["exit_code"] == 3, j
+assert "\ufffd" in json.dumps(j, ensure_ascii=False), j
+' "$output"
+}
+
 @test "health --all: one result each, exit the worst (2 > 3 > 1 > 0)" {
 	printf 'junk\n' >"$CONF_DIR/broken.toml"
 	run -2 "$WGN" --config-dir "$CONF_DIR" health --all

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "json_text.h"
 #include "keys.h"
 #include "log.h"
 
@@ -49,7 +50,7 @@ std::string run_state_to_json(const RunState &st)
 		j["reconciled_at"] = st.reconciled_at;
 		j["reconciled_at_iso"] = iso8601_utc(st.reconciled_at);
 	}
-	return j.dump(2) + "\n";
+	return json_text(j, 2) + "\n";
 }
 
 std::optional<RunState> run_state_from_json(const std::string &text)
@@ -133,7 +134,7 @@ std::string config_fingerprint(const Config &cfg)
 	    {"tunnel_address",
 	     hub.tunnel_address ? json(hub.tunnel_address->str()) : json(nullptr)},
 	};
-	return sha256_hex(j.dump());
+	return sha256_hex(json_text(j));
 }
 
 } // namespace wgn

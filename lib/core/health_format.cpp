@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "health.h"
+#include "json_text.h"
 
 namespace wgn {
 
@@ -105,7 +106,7 @@ std::string format_health_json(const std::vector<HealthResult> &rs)
 		j["exit_code"] = health_exit_code(r.status);
 		j["reason"] = health_reason(r);
 		j["config"] = o.config;
-		out += j.dump() + "\n";
+		out += json_text(j) + "\n";
 	}
 	return out;
 }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fsutil.h"
+#include "json_text.h"
 
 namespace wgn {
 
@@ -36,7 +37,7 @@ Status save_registration(const RegistrationState &s) {
 	       {"registered_at", s.registered_at},
 	       {"control_plane_url", s.control_plane_url},
 	       {"idempotency_key", s.idempotency_key}};
-	return write_file_atomic(registration_state_path(s.interface), j.dump(2) + "\n", 0644);
+	return write_file_atomic(registration_state_path(s.interface), json_text(j, 2) + "\n", 0644);
 }
 
 } // namespace wgn

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_text.h"
 #include "keys.h"
 #include "log.h"
 #include "version.h"
@@ -21,7 +22,7 @@ namespace {
 // strange hostname) is replaced rather than thrown on.
 std::string dump(const json &j)
 {
-	return j.dump(-1, ' ', false, json::error_handler_t::replace);
+	return json_text(j);
 }
 
 json content_json(const RegistrationRequest &r)
