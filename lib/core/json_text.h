@@ -8,8 +8,7 @@
 
 namespace wgn {
 
-template <class Json>
-std::string json_text(const Json &j, int indent = -1)
+template <class Json> std::string json_text(const Json &j, int indent = -1)
 {
 	return j.dump(indent, ' ', false, Json::error_handler_t::replace);
 }

@@ -7,7 +7,7 @@
 TEST_CASE("json_text replaces bytes that are not UTF-8 instead of throwing")
 {
 	nlohmann::json j = {{"path", std::string("/etc/\xff\xfe/wg0.toml")},
-			    {"msg", std::string("cut \xc3")}};
+	                    {"msg", std::string("cut \xc3")}};
 	REQUIRE_THROWS(j.dump());
 	std::string text;
 	REQUIRE_NOTHROW(text = wgn::json_text(j));
