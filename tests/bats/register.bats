@@ -132,7 +132,9 @@ json_field() {
 	run "$WGN" --config-dir "$CONF_DIR" register wg0
 	assert_success
 	node_id="$(state_field wg0 node_id)"
-	printf 'Authorization: Bearer %s\n' "$(cat "$CP_TEST_TOKEN")" >"$BATS_TEST_TMPDIR/auth"
+	# Reading the fleet is the admin token's work; the shared registration token
+	# registers and nothing else.
+	printf 'Authorization: Bearer %s\n' "$(cat "$CP_ADMIN_TOKEN_FILE")" >"$BATS_TEST_TMPDIR/auth"
 	run curl -fsS -H @"$BATS_TEST_TMPDIR/auth" "$CP_URL/api/v1/nodes/$node_id"
 	assert_success
 	[ "$(json_field "$output" interface_name)" = wg0 ]
@@ -141,6 +143,9 @@ json_field() {
 	assert_output --partial "\"node_id\":\"$node_id\""
 	run curl -sS -o /dev/null -w '%{http_code}' "$CP_URL/api/v1/nodes"
 	assert_output 401
+	printf 'Authorization: Bearer %s\n' "$(cat "$CP_TEST_TOKEN")" >"$BATS_TEST_TMPDIR/auth"
+	run curl -sS -o /dev/null -w '%{http_code}' -H @"$BATS_TEST_TMPDIR/auth" "$CP_URL/api/v1/nodes"
+	assert_output 403
 }
 
 @test "data the control plane rejects is 65, not retried" {

@@ -1,114 +1,73 @@
-// wgn reference control plane: node registration as a DBOS durable workflow.
-//
-// POST /api/v1/nodes/register runs the workflow `registerNode` under the workflow ID
-// the client sends in `dbos-idempotency-key`, so a retried request runs it once and
-// gets the recorded result back. Configuration is in the environment; see README.md.
+// wgn reference control plane: enrollment and registration as DBOS durable workflows
+// on PostgreSQL, a change feed for hubs, health reports. Configuration is in the
+// environment; README.md lists every variable and endpoint.
 'use strict';
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const https = require('node:https');
-const express = require('express');
-const { Pool } = require('pg');
 const { DBOS } = require('@dbos-inc/dbos-sdk');
-const { validateRegistration } = require('./validate');
+const { ApiError, Database } = require('./db');
+const { Feed } = require('./feed');
+const { ensureSchema } = require('./schema');
+const { makeApp } = require('./app');
+const ip = require('./ip');
 const nodes = require('./nodes');
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+const tokens = require('./tokens');
 
 function env(name, fallback) {
 	const v = process.env[name];
 	return v === undefined || v === '' ? fallback : v;
 }
 
-// The expected token, from WGN_CP_TOKEN_FILE or WGN_CP_TOKEN; null means no auth,
-// which has to be asked for with WGN_CP_NO_AUTH=1.
-function loadToken() {
-	const file = env('WGN_CP_TOKEN_FILE');
-	if (file) return fs.readFileSync(file, 'utf8').trim();
-	const token = env('WGN_CP_TOKEN');
-	if (token) return token;
-	if (env('WGN_CP_NO_AUTH') === '1') return null;
-	throw new Error('set WGN_CP_TOKEN_FILE or WGN_CP_TOKEN (or WGN_CP_NO_AUTH=1 to run without auth)');
+// A token from NAME_FILE (wins) or NAME, or null.
+function secret(name) {
+	const file = env(`${name}_FILE`);
+	if (file) {
+		const t = fs.readFileSync(file, 'utf8').trim();
+		if (!t) throw new Error(`${name}_FILE ${file} is empty`);
+		return t;
+	}
+	return env(name, null);
 }
 
-// Compares digests, so neither the length nor a prefix of the token leaks in timing.
-function tokenMatches(expected, header) {
-	const m = /^Bearer ([\x21-\x7e]+)$/.exec(header ?? '');
-	if (!m) return false;
-	const a = crypto.createHash('sha256').update(m[1]).digest();
-	const b = crypto.createHash('sha256').update(expected).digest();
-	return crypto.timingSafeEqual(a, b);
+function number(name, def, min, max) {
+	const v = Number(env(name, String(def)));
+	if (!Number.isInteger(v) || v < min || v > max)
+		throw new Error(`${name} must be an integer from ${min} to ${max}`);
+	return v;
 }
 
-const databaseUrl = env('DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/wgn_cp');
-const pool = new Pool({ connectionString: databaseUrl });
-pool.on('error', (e) => console.error(`wgn-cp: database: ${e.message}`));
-
-async function registerNodeWorkflow(registration) {
-	return await DBOS.runStep(() => nodes.upsertNode(pool, registration), { name: 'upsertNode' });
-}
-const registerNode = DBOS.registerWorkflow(registerNodeWorkflow, { name: 'registerNode' });
-
-function makeApp(token) {
-	const app = express();
-	app.disable('x-powered-by');
-	app.get('/healthz', (_req, res) => res.json({ ok: true }));
-
-	const api = express.Router();
-	api.use((req, res, next) => {
-		if (token === null || tokenMatches(token, req.get('authorization'))) return next();
-		res.set('WWW-Authenticate', 'Bearer').status(401).json({ error: 'invalid or missing bearer token' });
-	});
-	api.use(express.json({ limit: '64kb' }));
-
-	api.post('/nodes/register', async (req, res, next) => {
-		try {
-			const key = req.get('dbos-idempotency-key');
-			if (!key || !IDEMPOTENCY_KEY.test(key))
-				return res.status(400).json({ error: 'missing or malformed dbos-idempotency-key header' });
-			if (!req.is('application/json'))
-				return res.status(400).json({ error: 'the body must be application/json' });
-			const v = validateRegistration(req.body);
-			if (!v.registration) return res.status(v.status).json({ error: v.error });
-			const handle = await DBOS.startWorkflow(registerNode, { workflowID: key })(v.registration);
-			const out = await handle.getResult();
-			console.log(`wgn-cp: registered ${out.node.node_id} (${out.node.hostname}/${out.node.interface_name}) workflow ${key}`);
-			res.status(out.created ? 201 : 200).json({ ...out.node, workflow_id: key });
-		} catch (e) {
-			next(e);
-		}
-	});
-
-	api.get('/nodes', async (_req, res, next) => {
-		try {
-			res.json({ nodes: await nodes.listNodes(pool) });
-		} catch (e) {
-			next(e);
-		}
-	});
-
-	api.get('/nodes/:id', async (req, res, next) => {
-		try {
-			if (!UUID.test(req.params.id)) return res.status(404).json({ error: 'no such node' });
-			const node = await nodes.getNode(pool, req.params.id);
-			if (!node) return res.status(404).json({ error: 'no such node' });
-			res.json(node);
-		} catch (e) {
-			next(e);
-		}
-	});
-
-	app.use('/api/v1', api);
-	app.use((_req, res) => res.status(404).json({ error: 'not found' }));
-	// Body-parser errors carry their status (400 malformed JSON, 413 too large).
-	app.use((err, _req, res, _next) => {
-		const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
-		if (status === 500) console.error(`wgn-cp: ${err.stack ?? err}`);
-		res.status(status).json({ error: status === 500 ? 'internal error' : err.message });
-	});
-	return app;
+function config() {
+	const admin = secret('WGN_CP_ADMIN_TOKEN');
+	const shared = secret('WGN_CP_TOKEN');
+	const noAuth = env('WGN_CP_NO_AUTH') === '1';
+	if (!admin && !shared && !noAuth)
+		throw new Error('set WGN_CP_ADMIN_TOKEN_FILE (and WGN_CP_TOKEN_FILE for wave-1 registration), ' +
+			'or WGN_CP_NO_AUTH=1 to register without a token');
+	if (admin && shared && admin === shared)
+		throw new Error('the admin token and the shared registration token must differ');
+	const pools = env('WGN_CP_POOLS', '10.0.0.0/24,fd00::/64').split(',').map((p) => ip.parsePool(p));
+	for (let i = 0; i < pools.length; i++)
+		for (let j = 0; j < i; j++)
+			if (ip.contains(pools[i], pools[j].family, pools[j].network) ||
+			    ip.contains(pools[j], pools[i].family, pools[i].network))
+				throw new Error(`WGN_CP_POOLS: ${pools[j].text} and ${pools[i].text} overlap`);
+	return {
+		adminDigest: admin ? tokens.sha256(admin) : null,
+		sharedDigest: shared ? tokens.sha256(shared) : null,
+		noAuth,
+		// Node tokens are derived with this key (tokens.js); without an admin token
+		// it lives only as long as the process.
+		nodeTokenKey: admin
+			? crypto.createHmac('sha256', admin).update('wgn-cp node token key').digest()
+			: crypto.randomBytes(32),
+		pools,
+		maxInFlight: number('WGN_CP_MAX_IN_FLIGHT', 128, 1, 100000),
+		maxWaiters: number('WGN_CP_MAX_WAITERS', 10000, 0, 1000000),
+		requestTimeoutMs: number('WGN_CP_REQUEST_TIMEOUT', 10, 1, 600) * 1000,
+		vmid: env('DBOS__VMID', 'local'),
+	};
 }
 
 // DBOS keeps its workflow state in a database of its own beside the application's,
@@ -120,19 +79,59 @@ function systemDatabaseUrl(appUrl) {
 }
 
 async function main() {
-	const token = loadToken();
-	await nodes.ensureSchema(pool);
+	const cfg = config();
+	const databaseUrl = env('DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/wgn_cp');
+	const db = new Database(databaseUrl, { max: number('WGN_CP_DB_POOL_MAX', 10, 1, 1000) });
+	await ensureSchema(db);
+	const feed = new Feed(databaseUrl, { onLost: (e) => db.failed(e) });
+	await feed.start();
+
+	// Each workflow is one step: one transaction that is safe to run again. A refusal
+	// (4xx) is the workflow's output {error}, not a thrown error: it is answered, and
+	// the next request with the same key runs the workflow again (app.js).
+	const refusal = async (fn) => {
+		try {
+			return await fn();
+		} catch (e) {
+			if (e instanceof ApiError && e.status < 500) return { error: { status: e.status, message: e.message } };
+			throw e;
+		}
+	};
+	// The workflows whose function runs in this process now (app.js resumes only
+	// pending workflows that run nowhere).
+	const executing = new Set();
+	const tracked = (fn) => async (...args) => {
+		const id = DBOS.workflowID;
+		executing.add(id);
+		try {
+			return await fn(...args);
+		} finally {
+			executing.delete(id);
+		}
+	};
+	const register = DBOS.registerWorkflow(tracked(async (reg, principal) =>
+		DBOS.runStep(() => refusal(() => nodes.register(db, reg, principal, cfg.pools)), { name: 'upsertNode' })),
+	{ name: 'registerNode' });
+	const enroll = DBOS.registerWorkflow(tracked(async (inp, tokenId) => {
+		const workflowId = DBOS.workflowID;
+		const nodeTokenHash = tokens.sha256(tokens.nodeToken(cfg.nodeTokenKey, workflowId));
+		return DBOS.runStep(() => refusal(() =>
+			nodes.enroll(db, inp, { workflowId, tokenId, nodeTokenHash, pools: cfg.pools })), { name: 'enrollNode' });
+	}), { name: 'enrollNode' });
+
 	DBOS.setConfig({
 		name: 'wgn-control-plane',
-		applicationVersion: '0.1.0',
+		applicationVersion: '0.2.0',
 		systemDatabaseUrl: env('DBOS_SYSTEM_DATABASE_URL', systemDatabaseUrl(databaseUrl)),
 		logLevel: env('WGN_CP_LOG_LEVEL', 'warn'),
 	});
 	await DBOS.launch();
+
 	const host = env('WGN_CP_HOST', '127.0.0.1');
 	const port = Number(env('WGN_CP_PORT', '8080'));
-	const app = makeApp(token);
-	const servers = [app.listen(port, host, () => console.log(`wgn-cp: listening on ${host}:${port}`))];
+	const app = makeApp({ db, feed, cfg, executing, workflows: { register, enroll } });
+	const servers = [app.listen(port, host, () =>
+		console.log(`wgn-cp: ${cfg.vmid} listening on ${host}:${port}, pools ${cfg.pools.map((p) => p.text).join(', ')}`))];
 	// TLS of its own, for tests of wgn's certificate checks; in production a proxy
 	// in front usually does this.
 	const cert = env('WGN_CP_TLS_CERT');
@@ -142,15 +141,25 @@ async function main() {
 		servers.push(https.createServer(options, app).listen(tlsPort, host, () =>
 			console.log(`wgn-cp: listening on ${host}:${tlsPort} (TLS)`)));
 	}
-	for (const server of servers)
+	for (const server of servers) {
+		// Long polls last up to 60 s.
+		server.requestTimeout = 120000;
 		server.on('error', (e) => {
 			console.error(`wgn-cp: ${e.message}`);
 			process.exit(1);
 		});
+	}
+	let stopping = false;
 	const stop = async () => {
-		for (const server of servers) server.close();
-		await DBOS.shutdown();
-		await pool.end();
+		if (stopping) return;
+		stopping = true;
+		for (const server of servers) {
+			server.close();
+			server.closeAllConnections?.();
+		}
+		await feed.stop();
+		await DBOS.shutdown().catch(() => {});
+		await db.end().catch(() => {});
 		process.exit(0);
 	};
 	process.on('SIGTERM', stop);

@@ -1,27 +1,25 @@
-// The nodes table: one row per WireGuard public key. node_id is the node's stable
-// identity; it survives address, endpoint and label changes (and a key rotation when
-// the node sends its known node_id).
+// Nodes, hubs, enrollment tokens and address allocations in PostgreSQL.
+//
+// Every change of a node that a hub cares about (created, key changed, address
+// changed, deleted) takes the next value of the sequence `revision` as the row's
+// revision, and notifies `wgn_nodes`. The revision is taken under a transaction-level
+// advisory lock as the transaction's last statement, so revisions become visible in
+// the order they were taken: a reader that sees revision R has seen every revision
+// below R, and the change feed never skips a change that committed late.
 'use strict';
 
 const crypto = require('node:crypto');
+const { ApiError } = require('./db');
+const { CHANNEL } = require('./feed');
+const ip = require('./ip');
+const tokens = require('./tokens');
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS nodes (
-	node_id uuid PRIMARY KEY,
-	wireguard_public_key text NOT NULL UNIQUE,
-	hostname text NOT NULL,
-	interface_name text NOT NULL,
-	wireguard_address text[] NOT NULL,
-	hub_endpoint text NOT NULL,
-	labels jsonb NOT NULL DEFAULT '{}',
-	wgn_version text,
-	client_registered_at text,
-	first_registered_at timestamptz NOT NULL DEFAULT now(),
-	registered_at timestamptz NOT NULL DEFAULT now()
-)`;
+const NODE_COLUMNS = `node_id, wireguard_public_key, hostname, interface_name, wireguard_address,
+	hub_endpoint, labels, wgn_version, first_registered_at, registered_at, revision, deleted,
+	status, last_seen, enrollment_token_id, (token_hash IS NOT NULL) AS has_token`;
 
-async function ensureSchema(pool) {
-	await pool.query(SCHEMA);
+function iso(t) {
+	return t ? new Date(t).toISOString() : null;
 }
 
 function toApi(row) {
@@ -34,65 +32,377 @@ function toApi(row) {
 		hub_endpoint: row.hub_endpoint,
 		labels: row.labels,
 		wgn_version: row.wgn_version,
-		first_registered_at: row.first_registered_at.toISOString(),
-		registered_at: row.registered_at.toISOString(),
+		first_registered_at: iso(row.first_registered_at),
+		registered_at: iso(row.registered_at),
+		revision: Number(row.revision),
+		deleted: row.deleted,
+		enrolled: row.has_token ?? false,
+		status: row.status ?? null,
+		last_seen: iso(row.last_seen),
 	};
 }
 
-// Inserts or updates the node; returns {created, node}. Runs in one transaction so
-// that two registrations of the same key cannot both insert.
-async function upsertNode(pool, reg) {
-	const client = await pool.connect();
-	try {
-		await client.query('BEGIN');
-		let existing = await client.query(
-			'SELECT node_id FROM nodes WHERE wireguard_public_key = $1 FOR UPDATE',
-			[reg.wireguard_public_key]);
-		if (existing.rowCount === 0 && reg.node_id) {
-			// A known node with a new key: a key rotation keeps the identity.
-			existing = await client.query(
-				'SELECT node_id FROM nodes WHERE node_id = $1 FOR UPDATE', [reg.node_id]);
+// The revision lock, then the statement that writes the node's revision
+// (`nextval('revision')` inside sql), then the notification. Call it last.
+async function writeWithRevision(c, sql, values) {
+	await c.query("SELECT pg_advisory_xact_lock(hashtext('wgn-cp revision'))");
+	const r = await c.query(sql, values);
+	await c.query('SELECT pg_notify($1, $2)', [CHANNEL, String(r.rows[0].revision)]);
+	return r.rows[0];
+}
+
+function sameSet(a, b) {
+	if (a.length !== b.length) return false;
+	const s = new Set(a);
+	return b.every((x) => s.has(x));
+}
+
+// The host address of "10.0.0.7/24", if it lies in one of the pools.
+function inPools(pools, cidr) {
+	const a = ip.parseAddress(cidr.split('/')[0]);
+	if (!a) return null;
+	return pools.some((p) => ip.contains(p, a.family, a.value)) ? ip.formatAddress(a.family, a.value) : null;
+}
+
+// Registered addresses that lie in a pool are taken there too, so that enrollment
+// never hands them out; addresses the node no longer has are given back.
+async function reserveAddresses(c, pools, nodeId, addrs) {
+	const hosts = addrs.map((a) => inPools(pools, a)).filter((a) => a !== null);
+	await c.query('DELETE FROM allocations WHERE node_id = $1 AND NOT (address = ANY($2::inet[]))',
+		[nodeId, hosts]);
+	for (const h of hosts)
+		await c.query('INSERT INTO allocations (address, node_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+			[h, nodeId]);
+}
+
+// POST /api/v1/nodes/register. principal: {role: 'shared'} (the wave-1 token) or
+// {role: 'node', node_id}. Returns {created, node}.
+//
+// The shared token registers nodes that have no node token, and never changes a
+// node's key: a body with a known node_id and another key is 403 (it used to
+// replace the victim's key). A node token registers its own node only; it changes
+// the key only with previous_public_key equal to the current one (409 otherwise).
+async function register(db, reg, principal, pools) {
+	return db.transaction(async (c) => {
+		const byKey = (await c.query(
+			`SELECT ${NODE_COLUMNS} FROM nodes WHERE wireguard_public_key = $1 AND NOT deleted FOR UPDATE`,
+			[reg.wireguard_public_key])).rows[0];
+		let row = null;
+		let keyChange = false;
+		if (principal.role === 'node') {
+			if (reg.node_id && reg.node_id !== principal.node_id)
+				throw new ApiError(403, 'a node token registers its own node only');
+			row = (await c.query(
+				`SELECT ${NODE_COLUMNS} FROM nodes WHERE node_id = $1 AND NOT deleted FOR UPDATE`,
+				[principal.node_id])).rows[0];
+			if (!row) throw new ApiError(401, 'the node of this token was deleted');
+			if (byKey && byKey.node_id !== row.node_id)
+				throw new ApiError(409, 'wireguard_public_key belongs to another node');
+			if (row.wireguard_public_key !== reg.wireguard_public_key) {
+				if (reg.previous_public_key !== row.wireguard_public_key)
+					throw new ApiError(409, 'previous_public_key is not the key the node has now');
+				keyChange = true;
+			}
+		} else if (byKey) {
+			if (byKey.has_token)
+				throw new ApiError(403, 'this node was enrolled: it registers with its own node token');
+			row = byKey;
+		} else if (reg.node_id) {
+			const byId = (await c.query(
+				`SELECT ${NODE_COLUMNS} FROM nodes WHERE node_id = $1 FOR UPDATE`, [reg.node_id])).rows[0];
+			if (byId && (byId.has_token || byId.wireguard_public_key !== reg.wireguard_public_key))
+				throw new ApiError(403, "the shared token cannot change a node's key: " +
+					"rotate with the node's own token and previous_public_key");
+			row = byId ?? null; // a tombstone of this very key comes back to life
 		}
+
 		const values = [reg.wireguard_public_key, reg.hostname, reg.interface_name,
 			reg.wireguard_address, reg.hub_endpoint, JSON.stringify(reg.labels),
 			reg.wgn_version, reg.client_registered_at];
-		let row;
-		let created = false;
-		if (existing.rowCount > 0) {
-			row = (await client.query(
-				`UPDATE nodes SET wireguard_public_key = $1, hostname = $2, interface_name = $3,
-				 wireguard_address = $4, hub_endpoint = $5, labels = $6, wgn_version = $7,
-				 client_registered_at = $8, registered_at = now()
-				 WHERE node_id = $9 RETURNING *`,
-				[...values, existing.rows[0].node_id])).rows[0];
-		} else {
-			// A node that lost its control plane keeps the node_id it already has.
-			const nodeId = reg.node_id ?? crypto.randomUUID();
-			row = (await client.query(
-				`INSERT INTO nodes (wireguard_public_key, hostname, interface_name,
-				 wireguard_address, hub_endpoint, labels, wgn_version, client_registered_at,
-				 node_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-				[...values, nodeId])).rows[0];
-			created = true;
+		let out;
+		if (row) {
+			const changed = keyChange || row.deleted ||
+				!sameSet(row.wireguard_address, reg.wireguard_address);
+			const set = `wireguard_public_key = $1, hostname = $2, interface_name = $3,
+				wireguard_address = $4, hub_endpoint = $5, labels = $6, wgn_version = $7,
+				client_registered_at = $8, registered_at = now(), deleted = false`;
+			await reserveAddresses(c, pools, row.node_id, reg.wireguard_address);
+			if (changed) {
+				out = await writeWithRevision(c,
+					`UPDATE nodes SET ${set}, revision = nextval('revision') WHERE node_id = $9
+					 RETURNING ${NODE_COLUMNS}`, [...values, row.node_id]);
+			} else {
+				out = (await c.query(`UPDATE nodes SET ${set} WHERE node_id = $9 RETURNING ${NODE_COLUMNS}`,
+					[...values, row.node_id])).rows[0];
+			}
+			return { created: row.deleted, node: toApi(out) };
 		}
-		await client.query('COMMIT');
-		return { created, node: toApi(row) };
-	} catch (e) {
-		await client.query('ROLLBACK').catch(() => {});
-		throw e;
-	} finally {
-		client.release();
+		// A node that lost its control plane keeps the node_id it already has.
+		const nodeId = reg.node_id ?? crypto.randomUUID();
+		await reserveAddresses(c, pools, nodeId, reg.wireguard_address);
+		out = await writeWithRevision(c,
+			`INSERT INTO nodes (wireguard_public_key, hostname, interface_name, wireguard_address,
+			 hub_endpoint, labels, wgn_version, client_registered_at, node_id, revision)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('revision')) RETURNING ${NODE_COLUMNS}`,
+			[...values, nodeId]);
+		return { created: true, node: toApi(out) };
+	});
+}
+
+// The lowest free host address of the pool, taken for nodeId. Conflict-free across
+// instances: the INSERT either takes the address or finds it taken (the primary key)
+// and the next free one is looked for.
+async function allocate(c, pool, nodeId) {
+	const first = ip.formatAddress(pool.family, pool.first);
+	const last = ip.formatAddress(pool.family, pool.last);
+	for (let attempt = 0; attempt < 100; attempt++) {
+		const r = await c.query(
+			`SELECT host(min(c)) AS c FROM (
+			   SELECT $1::inet AS c WHERE NOT EXISTS (SELECT 1 FROM allocations WHERE address = $1::inet)
+			   UNION ALL
+			   SELECT a.address + 1 FROM allocations a
+			    WHERE a.address >= $1::inet AND a.address < $2::inet
+			      AND NOT EXISTS (SELECT 1 FROM allocations b WHERE b.address = a.address + 1)) s`,
+			[first, last]);
+		const cand = r.rows[0].c;
+		if (cand === null) throw new ApiError(409, `pool exhausted: no free address in ${pool.text}`);
+		const ins = await c.query(
+			'INSERT INTO allocations (address, node_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING address',
+			[cand, nodeId]);
+		if (ins.rowCount === 1) return `${cand}/${pool.prefix}`;
 	}
+	throw new ApiError(503, 'too many concurrent allocations; try again');
 }
 
-async function listNodes(pool) {
-	const r = await pool.query('SELECT * FROM nodes ORDER BY first_registered_at, node_id');
-	return r.rows.map(toApi);
+function hubToApi(h) {
+	return {
+		hub_id: h.hub_id,
+		public_key: h.public_key,
+		endpoint: h.endpoint,
+		tunnel_address: h.tunnel_address,
+		allowed_ips: h.allowed_ips,
+		persistent_keepalive: h.persistent_keepalive,
+		priority: h.priority,
+	};
 }
 
-async function getNode(pool, nodeId) {
-	const r = await pool.query('SELECT * FROM nodes WHERE node_id = $1', [nodeId]);
+async function hubs(c) {
+	const r = await c.query(`SELECT hub_id, public_key, endpoint, host(tunnel_address) AS tunnel_address,
+		allowed_ips, persistent_keepalive, priority FROM hubs ORDER BY priority, created_at, hub_id`);
+	return r.rows.map(hubToApi);
+}
+
+// POST /api/v1/nodes/enroll, as the step of the enrollment workflow `workflowId`.
+// Safe to run again: an enrollment that committed is found by its workflow ID and
+// answered as it was, without using the token again.
+async function enroll(db, inp, { workflowId, tokenId, nodeTokenHash, pools }) {
+	return db.transaction(async (c) => {
+		const done = (await c.query(
+			`SELECT node_id, wireguard_address, enrollment_token_id FROM nodes
+			 WHERE enroll_workflow_id = $1`, [workflowId])).rows[0];
+		if (done) {
+			return { node_id: done.node_id, wireguard_address: done.wireguard_address,
+				hubs: await hubs(c), enrollment_token_id: done.enrollment_token_id };
+		}
+		const t = (await c.query(
+			`SELECT token_id, expires_at, max_uses, uses, labels, expires_at <= now() AS expired
+			 FROM enrollment_tokens WHERE token_id = $1 FOR UPDATE`, [tokenId])).rows[0];
+		if (!t) throw new ApiError(401, 'unknown enrollment token');
+		if (t.expired) throw new ApiError(403, 'the enrollment token has expired');
+		if (t.uses >= t.max_uses) throw new ApiError(403, 'the enrollment token is used up');
+		const taken = await c.query(
+			'SELECT node_id FROM nodes WHERE wireguard_public_key = $1 AND NOT deleted',
+			[inp.wireguard_public_key]);
+		if (taken.rowCount > 0)
+			throw new ApiError(409, 'wireguard_public_key belongs to a node already');
+		const nodeId = crypto.randomUUID();
+		const addrs = [];
+		for (const pool of pools) addrs.push(await allocate(c, pool, nodeId));
+		await c.query('UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_id = $1', [tokenId]);
+		// The token's labels are the administrator's: they win over the node's own.
+		const labels = { ...inp.labels, ...t.labels };
+		await writeWithRevision(c,
+			`INSERT INTO nodes (node_id, wireguard_public_key, hostname, interface_name,
+			 wireguard_address, hub_endpoint, labels, wgn_version, token_hash, enroll_workflow_id,
+			 enrollment_token_id, revision)
+			 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10, nextval('revision'))
+			 RETURNING revision`,
+			[nodeId, inp.wireguard_public_key, inp.hostname, inp.interface_name, addrs,
+				JSON.stringify(labels), inp.wgn_version, nodeTokenHash, workflowId, tokenId]);
+		return { node_id: nodeId, wireguard_address: addrs, hubs: await hubs(c),
+			enrollment_token_id: tokenId };
+	});
+}
+
+// Whether node nodeId is live and holds the token with this digest.
+async function nodeHoldsToken(db, nodeId, digest) {
+	const r = await db.query('SELECT token_hash FROM nodes WHERE node_id = $1 AND NOT deleted', [nodeId]);
+	if (r.rowCount === 0) return 'deleted';
+	return tokens.sameDigest(r.rows[0].token_hash, digest) ? 'yes' : 'other';
+}
+
+async function createHub(db, h, pools) {
+	const token = tokens.newToken('hub');
+	const hubId = crypto.randomUUID();
+	const row = await db.transaction(async (c) => {
+		const dup = await c.query('SELECT hub_id FROM hubs WHERE public_key = $1', [h.public_key]);
+		if (dup.rowCount) throw new ApiError(409, `a hub with this public_key exists: ${dup.rows[0].hub_id}`);
+		const a = ip.parseAddress(h.tunnel_address);
+		const host = ip.formatAddress(a.family, a.value);
+		const used = await c.query(
+			'INSERT INTO allocations (address, hub_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING address',
+			[host, hubId]);
+		if (used.rowCount === 0) {
+			const owner = (await c.query('SELECT node_id, hub_id FROM allocations WHERE address = $1', [host])).rows[0];
+			throw new ApiError(409, `tunnel_address ${host} is taken by ${owner?.node_id ? `node ${owner.node_id}` : `hub ${owner?.hub_id}`}`);
+		}
+		return (await c.query(
+			`INSERT INTO hubs (hub_id, token_hash, public_key, endpoint, tunnel_address, allowed_ips,
+			 persistent_keepalive, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			 RETURNING hub_id, public_key, endpoint, host(tunnel_address) AS tunnel_address,
+			 allowed_ips, persistent_keepalive, priority`,
+			[hubId, tokens.sha256(token), h.public_key, h.endpoint, host, h.allowed_ips,
+				h.persistent_keepalive, h.priority])).rows[0];
+	}, { attempts: 1 });
+	void pools;
+	return { ...hubToApi(row), hub_token: token };
+}
+
+async function listHubs(db) {
+	return hubs(db.pool);
+}
+
+async function createEnrollmentToken(db, t) {
+	const token = tokens.newToken('enrollment');
+	const r = await db.query(
+		`INSERT INTO enrollment_tokens (token_id, token_hash, expires_at, max_uses, labels)
+		 VALUES ($1, $2, $3, $4, $5) RETURNING token_id, expires_at, max_uses, labels`,
+		[crypto.randomUUID(), tokens.sha256(token), t.expires_at, t.max_uses, JSON.stringify(t.labels)]);
+	const row = r.rows[0];
+	return { token_id: row.token_id, token, expires_at: iso(row.expires_at), max_uses: row.max_uses,
+		labels: row.labels };
+}
+
+// DELETE /api/v1/nodes/{id}: a tombstone that keeps the key for the hubs; the node's
+// token stops working and its pool addresses are free again.
+async function deleteNode(db, nodeId) {
+	return db.transaction(async (c) => {
+		const r = await c.query('SELECT node_id FROM nodes WHERE node_id = $1 AND NOT deleted FOR UPDATE', [nodeId]);
+		if (r.rowCount === 0) return false;
+		await c.query('DELETE FROM allocations WHERE node_id = $1', [nodeId]);
+		await writeWithRevision(c,
+			`UPDATE nodes SET deleted = true, token_hash = NULL, enroll_workflow_id = NULL,
+			 revision = nextval('revision') WHERE node_id = $1 RETURNING revision`, [nodeId]);
+		return true;
+	});
+}
+
+// The change feed: nodes changed after `since` in revision order, at most `limit`.
+// since = 0 lists the live nodes only. Returns {revision, more, nodes}: revision is
+// where the next request goes on from (the last node's when more, else the newest
+// revision there is).
+async function changes(db, since, limit) {
+	const r = await db.query(
+		`SELECT (SELECT coalesce(max(revision), 0) FROM nodes) AS head,
+		        (SELECT coalesce(json_agg(p ORDER BY p.revision), '[]'::json) FROM (
+		           SELECT ${NODE_COLUMNS} FROM nodes
+		            WHERE revision > $1 AND ($1 > 0 OR NOT deleted)
+		            ORDER BY revision LIMIT $2) p) AS rows`,
+		[since, limit + 1]);
+	const rows = r.rows[0].rows;
+	const more = rows.length > limit;
+	const page = more ? rows.slice(0, limit) : rows;
+	const head = Number(r.rows[0].head);
+	const revision = more ? Number(page[page.length - 1].revision) : head;
+	return { revision, more, nodes: page.map(feedEntry) };
+}
+
+function feedEntry(row) {
+	const n = toApi(row);
+	if (n.deleted) {
+		// A tombstone tells the hubs which key to drop; nothing else about it matters.
+		return { node_id: n.node_id, wireguard_public_key: n.wireguard_public_key,
+			wireguard_address: n.wireguard_address, revision: n.revision, deleted: true };
+	}
+	return n;
+}
+
+// Plain listing for operators: live nodes by node_id, after `cursor`, optionally of
+// one status ("unknown": never reported). Returns {nodes, next_cursor}.
+async function listNodes(db, { cursor, limit, status }) {
+	const cond = ['NOT deleted'];
+	const values = [];
+	if (cursor) {
+		values.push(cursor);
+		cond.push(`node_id > $${values.length}`);
+	}
+	if (status === 'unknown') cond.push('status IS NULL');
+	else if (status) {
+		values.push(status);
+		cond.push(`status = $${values.length}`);
+	}
+	values.push(limit + 1);
+	const r = await db.query(
+		`SELECT ${NODE_COLUMNS} FROM nodes WHERE ${cond.join(' AND ')} ORDER BY node_id LIMIT $${values.length}`,
+		values);
+	const more = r.rows.length > limit;
+	const rows = more ? r.rows.slice(0, limit) : r.rows;
+	return { nodes: rows.map(toApi), next_cursor: more ? rows[rows.length - 1].node_id : null };
+}
+
+async function getNode(db, nodeId) {
+	const r = await db.query(`SELECT ${NODE_COLUMNS} FROM nodes WHERE node_id = $1 AND NOT deleted`, [nodeId]);
 	return r.rowCount ? toApi(r.rows[0]) : null;
 }
 
-module.exports = { ensureSchema, upsertNode, listNodes, getNode };
+async function recordHealth(db, nodeId, h) {
+	const r = await db.query(
+		`UPDATE nodes SET status = $2, last_seen = now(), health = $3 WHERE node_id = $1 AND NOT deleted
+		 RETURNING status, last_seen`, [nodeId, h.status, JSON.stringify(h.report)]);
+	if (r.rowCount === 0) return null;
+	return { node_id: nodeId, status: r.rows[0].status, last_seen: iso(r.rows[0].last_seen) };
+}
+
+// Prometheus text exposition of the fleet.
+async function metrics(db, statuses) {
+	const counts = await db.query(
+		`SELECT coalesce(status, 'unknown') AS status, count(*) AS n FROM nodes WHERE NOT deleted GROUP BY 1`);
+	const seen = await db.query(
+		`SELECT node_id, extract(epoch FROM last_seen) AS t FROM nodes
+		 WHERE NOT deleted AND last_seen IS NOT NULL ORDER BY node_id`);
+	const n = Object.fromEntries([...statuses, 'unknown'].map((s) => [s, 0]));
+	for (const row of counts.rows) n[row.status] = Number(row.n);
+	const lines = [
+		'# HELP wgn_fleet_nodes Live nodes by the status of their last health report (unknown: none yet).',
+		'# TYPE wgn_fleet_nodes gauge',
+		...Object.entries(n).map(([s, v]) => `wgn_fleet_nodes{status="${s}"} ${v}`),
+		'# HELP wgn_fleet_last_seen_seconds Unix time of the node\'s last health report.',
+		'# TYPE wgn_fleet_last_seen_seconds gauge',
+		...seen.rows.map((r) => `wgn_fleet_last_seen_seconds{node_id="${r.node_id}"} ${Number(r.t).toFixed(3)}`),
+	];
+	return lines.join('\n') + '\n';
+}
+
+// The principal of a bearer token that the database knows, or null.
+async function lookupToken(db, token) {
+	const role = tokens.roleOf(token);
+	const digest = tokens.sha256(token);
+	if (role === 'enrollment') {
+		const r = await db.query('SELECT token_id FROM enrollment_tokens WHERE token_hash = $1', [digest]);
+		return r.rowCount ? { role, token_id: r.rows[0].token_id } : null;
+	}
+	if (role === 'hub') {
+		const r = await db.query('SELECT hub_id FROM hubs WHERE token_hash = $1', [digest]);
+		return r.rowCount ? { role, hub_id: r.rows[0].hub_id } : null;
+	}
+	if (role === 'node') {
+		const r = await db.query('SELECT node_id FROM nodes WHERE token_hash = $1 AND NOT deleted', [digest]);
+		return r.rowCount ? { role, node_id: r.rows[0].node_id } : null;
+	}
+	return null;
+}
+
+module.exports = {
+	register, enroll, nodeHoldsToken, createHub, listHubs, createEnrollmentToken, deleteNode,
+	changes, listNodes, getNode, recordHealth, metrics, lookupToken, toApi,
+};
