@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include "dataplane.h"
 #include "log.h"
 
 namespace wgn {
@@ -16,6 +17,29 @@ int report(const Error &e)
 {
 	complain(e.message);
 	return exit_code(e.code);
+}
+
+int report_up_failure(const ops::UpOutcome &o)
+{
+	if (o.error) {
+		if (o.signal) {
+			const char *what = o.change == ops::UpChange::created
+			                           ? "removed what this run created"
+			                   : o.change == ops::UpChange::reconciled
+			                           ? "the previous state is restored"
+			                           : "nothing was changed";
+			complain(o.interface + ": interrupted by signal " +
+			         std::to_string(o.signal) + "; " + what);
+			SignalWatch::reraise();
+		}
+		return report(*o.error);
+	}
+	if (o.registration_error) {
+		complain(o.interface + ": tunnel up; registration failed: " +
+		         o.registration_error->message + "; run wgn register");
+		return exit_code(o.registration_error->code);
+	}
+	return 0;
 }
 
 } // namespace wgn

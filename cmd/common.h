@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "config.h"
 #include "error.h"
+#include "up.h"
 
 namespace wgn {
 
@@ -14,5 +15,11 @@ Result<Config> load_target(const GlobalOptions &g, const std::string &target);
 
 // Prints "wgn: MESSAGE" on stderr and returns the error's exit code.
 int report(const Error &e);
+
+// What `up` says on stderr when it did not succeed, and its exit code (0 on success):
+// the error, or that the tunnel is up but registration failed. After SIGINT/SIGTERM it
+// says what was undone and dies of the signal (128 + n), as wg-quick does after its
+// cleanup. `wgn up` and `health --repair` both report the up they ran with it.
+int report_up_failure(const ops::UpOutcome &o);
 
 } // namespace wgn

@@ -19,8 +19,7 @@ CLI::App *setup_register(CLI::App &app, RegisterOptions &o)
 
 #include "common.h"
 #include "json_text.h"
-#include "registry.h"
-#include "regstate.h"
+#include "register.h"
 #include "runstate.h"
 
 namespace wgn {
@@ -28,12 +27,11 @@ namespace wgn {
 namespace {
 
 // connected_at belongs to `up`'s run state; register only reports it when the tunnel is up.
-nlohmann::json connected_at(const std::string &ifname)
+nlohmann::json connected_at(const ops::RegisterOutcome &o)
 {
-	auto rs = read_run_state(ifname);
-	if (!rs || !*rs || !(*rs)->connected_at)
+	if (!o.connected_at)
 		return nullptr;
-	return iso8601_utc((*rs)->connected_at);
+	return iso8601_utc(o.connected_at);
 }
 
 void print_json(const nlohmann::json &j)
@@ -50,38 +48,36 @@ int run_register(const GlobalOptions &g, const RegisterOptions &o)
 		return report(cfg.error());
 	const std::string &ifname = cfg->interface.name;
 
-	int attempts = 0;
-	auto r = register_node(*cfg, &attempts);
-	if (!r) {
-		Error e = r.error();
-		e.message = ifname + ": registration failed: " + e.message;
-		if (o.json) {
-			auto known = load_registration(ifname);
-			print_json({{"success", false},
-			            {"interface", ifname},
-			            {"connected_at", connected_at(ifname)},
-			            {"node_id", known ? nlohmann::json(known->node_id) : nullptr},
-			            {"attempts", attempts},
-			            {"control_plane_url",
-			             cfg->control_plane ? nlohmann::json(cfg->control_plane->url)
-			                                : nullptr},
-			            {"error", r.error().message},
-			            {"exit_code", exit_code(r.error().code)}});
-		}
-		return report(r.error());
+	auto out = ops::register_node(*cfg);
+	if (out.error) {
+		if (o.json)
+			print_json(
+			        {{"success", false},
+			         {"interface", ifname},
+			         {"connected_at", connected_at(out)},
+			         {"node_id",
+			          out.known_node_id ? nlohmann::json(*out.known_node_id) : nullptr},
+			         {"attempts", out.attempts},
+			         {"control_plane_url",
+			          cfg->control_plane ? nlohmann::json(cfg->control_plane->url)
+			                             : nullptr},
+			         {"error", out.error->message},
+			         {"exit_code", exit_code(out.error->code)}});
+		return report(*out.error);
 	}
+	const auto &r = *out.registration;
 	if (o.json)
 		print_json({{"success", true},
 		            {"interface", ifname},
-		            {"connected_at", connected_at(ifname)},
-		            {"node_id", r->node_id},
-		            {"registered_at", r->registered_at},
-		            {"attempts", r->attempts},
-		            {"control_plane_url", r->url},
-		            {"idempotency_key", r->idempotency_key}});
+		            {"connected_at", connected_at(out)},
+		            {"node_id", r.node_id},
+		            {"registered_at", r.registered_at},
+		            {"attempts", r.attempts},
+		            {"control_plane_url", r.url},
+		            {"idempotency_key", r.idempotency_key}});
 	else
-		std::printf("%s: registered as %s with %s\n", ifname.c_str(), r->node_id.c_str(),
-		            r->url.c_str());
+		std::printf("%s: registered as %s with %s\n", ifname.c_str(), r.node_id.c_str(),
+		            r.url.c_str());
 	return 0;
 }
 

@@ -1,0 +1,184 @@
+// The flow of `up` (up.h); its effects are UpEffects, the system's in up_system.cpp.
+#include "up.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "log.h"
+#include "probe.h"
+
+namespace wgn::ops {
+
+const char *up_change_name(UpChange c)
+{
+	switch (c) {
+	case UpChange::created:
+		return "created";
+	case UpChange::reconciled:
+		return "reconciled";
+	case UpChange::unchanged:
+		break;
+	}
+	return "unchanged";
+}
+
+namespace {
+
+std::string ms(double seconds)
+{
+	char buf[32];
+	std::snprintf(buf, sizeof(buf), "%.1f", seconds * 1000.0);
+	return buf;
+}
+
+// Registration after a verified tunnel, unless opted out or without [control_plane].
+// The tunnel stays up whatever happens here.
+void register_after_up(const Config &cfg, const UpOptions &opt, UpEffects &fx, UpOutcome &out)
+{
+	if (auto st = fx.load_registration(cfg.interface.name))
+		out.node_id = st->node_id;
+	if (!opt.register_node || !cfg.control_plane)
+		return;
+	if (out.change == UpChange::unchanged && fx.registration_is_current(cfg))
+		return;
+	auto r = fx.register_node(cfg);
+	if (!r) {
+		out.registration_error = r.error();
+		return;
+	}
+	out.node_id = r->node_id;
+	out.registered = true;
+	out.registration = *r;
+}
+
+ConnectPolicy connect_policy(const Config &cfg, double deadline)
+{
+	ConnectPolicy policy;
+	policy.max_retries = cfg.connect.max_retries;
+	policy.backoff.initial = cfg.connect.initial_backoff;
+	policy.backoff.max = cfg.connect.max_backoff;
+	policy.attempt_timeout = cfg.connect.attempt_timeout;
+	policy.deadline = deadline;
+	policy.timeout = cfg.connect.timeout;
+	return policy;
+}
+
+} // namespace
+
+UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
+{
+	const std::string &dev = cfg.interface.name;
+	UpOutcome out;
+	out.interface = dev;
+	out.max_attempts = cfg.connect.max_retries + 1;
+	const double deadline = fx.now() + cfg.connect.timeout;
+	auto failed = [&](const Error &e) {
+		out.error = e;
+		out.signal = fx.signal();
+		return out;
+	};
+
+	if (!fx.has_cap_net_admin())
+		return failed(make_error(Errc::no_perm, dev + ": bringing up an interface needs "
+		                                              "CAP_NET_ADMIN (run as root)"));
+	if (auto st = fx.lock(dev); !st)
+		return failed(st.error());
+	struct Unlock {
+		UpEffects &fx;
+		~Unlock() { fx.unlock(); }
+	} unlock{fx};
+
+	auto obs = fx.observe(dev);
+	if (!obs)
+		return failed(obs.error());
+	if (obs->exists && !obs->is_wireguard)
+		return failed(
+		        make_error(Errc::os, dev + " exists and is not a WireGuard interface; "
+		                                   "wgn leaves it alone"));
+	auto ctx = fx.plan_context(cfg, *obs);
+	if (!ctx)
+		return failed(ctx.error());
+	out.backend = ctx->userspace ? "userspace" : "kernel";
+	if (ctx->endpoint)
+		out.endpoint = ctx->endpoint->str();
+	auto previous = fx.read_run_state(dev);
+	std::optional<RunState> prev = previous ? *previous : std::nullopt;
+
+	auto ops = plan_up(cfg, *obs, *ctx);
+	if (plan_is_noop(ops)) {
+		progress(dev + " is already up with this configuration");
+		out.tunnel_up = true;
+		out.connected_at = prev ? prev->connected_at : 0;
+		register_after_up(cfg, opt, fx, out);
+		return out;
+	}
+	out.change = obs->exists ? UpChange::reconciled : UpChange::created;
+
+	Effects efx = fx.executor_effects(ctx->userspace);
+	WireGuardControl &wg = efx.wg;
+	ExecOptions eo;
+	eo.userspace_program = ctx->userspace_program;
+	eo.daemon_timeout = std::clamp(deadline - fx.now(), 0.1, 10.0);
+	eo.daemon_pid = prev ? prev->daemon_pid : std::nullopt;
+	Executor ex(efx, dev, *obs, eo);
+
+	auto rollback_and_fail = [&](const Error &e) {
+		(void)ex.rollback();
+		out.rolled_back = true;
+		return failed(e);
+	};
+	if (auto st = ex.run(ops); !st)
+		return rollback_and_fail(st.error());
+
+	// A handshake proves a reconcile only if it is fresh; a new device has had none.
+	int64_t after = obs->exists ? fx.wall_now() - 120 : 1;
+	std::optional<SockAddr> current = ctx->endpoint;
+	if (obs->exists && !current && obs->device)
+		for (auto &p : obs->device->peers)
+			if (p.public_key == cfg.hub.public_key)
+				current = p.endpoint;
+	auto env = fx.connect_env(cfg, ex, wg, current, after);
+	auto policy = connect_policy(cfg, deadline);
+	auto connected = connect_with_retries(*env, policy, dev, &out.attempts);
+	if (!connected) {
+		Error e = connected.error();
+		if (out.change == UpChange::reconciled && !fx.signal())
+			e.message += "; the previous configuration is restored";
+		return rollback_and_fail(e);
+	}
+	out.rtt = connected->rtt;
+	out.verified = true;
+
+	int64_t now = fx.wall_now();
+	const bool keep_since = out.change != UpChange::created && prev && prev->connected_at > 0;
+	RunState rs;
+	rs.interface = dev;
+	rs.connected_at = keep_since ? prev->connected_at : now;
+	rs.reconciled_at = out.change == UpChange::reconciled ? now : 0;
+	rs.backend = out.backend;
+	rs.daemon_pid =
+	        ex.daemon_pid() ? ex.daemon_pid() : (prev ? prev->daemon_pid : std::nullopt);
+	if (ctx->userspace)
+		rs.daemon_program = ctx->userspace_program;
+	rs.attempts = out.attempts;
+	rs.config_path = cfg.path.string();
+	rs.config_fingerprint = config_fingerprint(cfg);
+	rs.endpoint = out.endpoint;
+	if (auto st = fx.write_run_state(rs); !st)
+		return rollback_and_fail(st.error());
+	ex.commit();
+	out.tunnel_up = true;
+	out.connected_at = rs.connected_at;
+
+	std::string how = cfg.hub.tunnel_address
+	                          ? "hub " + cfg.hub.tunnel_address->str() + " answered in " +
+	                                    ms(connected->rtt) + " ms"
+	                          : "handshake with the hub done";
+	progress(dev + " is up (" + up_change_name(out.change) + ", " + out.backend + "); " + how +
+	         ", attempt " + std::to_string(out.attempts) + "/" +
+	         std::to_string(out.max_attempts));
+	register_after_up(cfg, opt, fx, out);
+	return out;
+}
+
+} // namespace wgn::ops

@@ -1,0 +1,202 @@
+// `up` on the real system: the UpEffects of up.h, and the dry run.
+#include <chrono>
+#include <ctime>
+
+#include <poll.h>
+
+#include "lock.h"
+#include "log.h"
+#include "observe.h"
+#include "probe.h"
+#include "uapi.h"
+#include "up.h"
+#include "wg_genl.h"
+
+namespace wgn::ops {
+
+namespace {
+
+double mono()
+{
+	using Clock = std::chrono::steady_clock;
+	return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
+
+// The effects of the retry loop on the real system.
+class SystemConnectEnv final : public ConnectEnv {
+public:
+	SystemConnectEnv(const Config &cfg, Executor &ex, WireGuardControl &wg,
+	                 std::optional<SockAddr> current, int64_t handshake_after)
+	    : cfg_(cfg), ex_(ex), wg_(wg), current_(std::move(current)),
+	      handshake_after_(handshake_after)
+	{}
+
+	Status refresh_endpoint() override
+	{
+		if (current_ && !endpoint_is_name(cfg_.hub.endpoint))
+			return Ok{};
+		auto ep = resolve_endpoint(cfg_.hub.endpoint);
+		if (!ep)
+			return ep.error();
+		if (current_ && *current_ == *ep)
+			return Ok{};
+		// Through the executor, so that a rollback restores the endpoint too.
+		Operation op{OpKind::set_device, std::nullopt, 0, {}, ""};
+		PeerConfig pc;
+		pc.public_key = cfg_.hub.public_key;
+		pc.endpoint = *ep;
+		op.device.peers.push_back(pc);
+		op.text = "wg set " + cfg_.interface.name + " peer " +
+		          base64_encode(cfg_.hub.public_key) + " endpoint " + ep->str();
+		auto st = ex_.apply(op);
+		if (st)
+			current_ = *ep;
+		return st;
+	}
+	Result<double> verify(double timeout) override
+	{
+		ProbeOptions po;
+		po.cancel_fd = SignalWatch::fd();
+		const auto &dev = cfg_.interface.name;
+		if (cfg_.hub.tunnel_address)
+			return ping_through(dev, *cfg_.hub.tunnel_address, timeout, po);
+		return wait_for_handshake(wg_, dev, cfg_.hub.public_key, handshake_after_,
+		                          first_host(cfg_.hub.allowed_ips.front()), timeout, po);
+	}
+	double now() override { return mono(); }
+	bool sleep(double seconds) override
+	{
+		pollfd p{SignalWatch::fd(), POLLIN, 0};
+		int ms = static_cast<int>(seconds * 1000 + 0.5);
+		return poll(&p, 1, ms) == 0 && SignalWatch::signal() == 0;
+	}
+	bool interrupted() override { return SignalWatch::signal() != 0; }
+	double jitter_unit() override { return jitter_.next(); }
+
+private:
+	const Config &cfg_;
+	Executor &ex_;
+	WireGuardControl &wg_;
+	std::optional<SockAddr> current_;
+	int64_t handshake_after_;
+	Jitter jitter_;
+};
+
+class SystemUpEffects final : public UpEffects {
+public:
+	bool has_cap_net_admin() override { return wgn::has_cap_net_admin(); }
+	Status lock(const std::string &ifname) override
+	{
+		SignalWatch::install();
+		auto l = InterfaceLock::acquire(ifname, SignalWatch::fd());
+		if (!l)
+			return l.error();
+		lock_.emplace(std::move(*l));
+		return Ok{};
+	}
+	void unlock() override { lock_.reset(); }
+	Result<LinkObservation> observe(const std::string &ifname) override
+	{
+		if (!rtnl_) {
+			auto r = Rtnl::open();
+			if (!r)
+				return r.error();
+			rtnl_.emplace(std::move(*r));
+			link_.emplace(*rtnl_);
+		}
+		return observe_link(*rtnl_, ifname);
+	}
+	Result<PlanContext> plan_context(const Config &cfg, const LinkObservation &obs) override
+	{
+		return make_plan_context(cfg, rtnl_ ? &*rtnl_ : nullptr, obs);
+	}
+	Effects executor_effects(bool userspace) override
+	{
+		if (userspace)
+			wg_ = std::make_unique<UapiWireGuard>();
+		else
+			wg_ = std::make_unique<GenlWireGuard>();
+		return Effects{*link_, daemon_, *wg_, [] { return SignalWatch::signal() != 0; }};
+	}
+	std::unique_ptr<ConnectEnv> connect_env(const Config &cfg, Executor &ex,
+	                                        WireGuardControl &wg,
+	                                        std::optional<SockAddr> current,
+	                                        int64_t handshake_after) override
+	{
+		return std::make_unique<SystemConnectEnv>(cfg, ex, wg, std::move(current),
+		                                          handshake_after);
+	}
+	Result<std::optional<RunState>> read_run_state(const std::string &ifname) override
+	{
+		return wgn::read_run_state(ifname);
+	}
+	Status write_run_state(const RunState &rs) override { return wgn::write_run_state(rs); }
+	std::optional<RegistrationState> load_registration(const std::string &ifname) override
+	{
+		return wgn::load_registration(ifname);
+	}
+	bool registration_is_current(const Config &cfg) override
+	{
+		return wgn::registration_is_current(cfg);
+	}
+	Result<RegistrationOutcome> register_node(const Config &cfg) override
+	{
+		return wgn::register_node(cfg);
+	}
+	int signal() override { return SignalWatch::signal(); }
+	double now() override { return mono(); }
+	int64_t wall_now() override { return static_cast<int64_t>(std::time(nullptr)); }
+
+private:
+	std::optional<InterfaceLock> lock_;
+	std::optional<Rtnl> rtnl_;
+	std::optional<RtnlLinkControl> link_;
+	SystemDaemonControl daemon_;
+	std::unique_ptr<WireGuardControl> wg_;
+};
+
+} // namespace
+
+std::unique_ptr<UpEffects> system_up_effects()
+{
+	return std::make_unique<SystemUpEffects>();
+}
+
+UpOutcome up(const Config &cfg, const UpOptions &opt)
+{
+	SystemUpEffects fx;
+	return up(cfg, opt, fx);
+}
+
+UpPreview preview_up(const Config &cfg)
+{
+	UpPreview p;
+	const std::string &dev = cfg.interface.name;
+	LinkObservation obs;
+	std::optional<Rtnl> rtnl;
+	bool unreadable = false;
+	if (auto r = Rtnl::open()) {
+		rtnl.emplace(std::move(*r));
+		ObserveOptions oo;
+		oo.device_unreadable = &unreadable;
+		if (auto o = observe_link(*rtnl, dev, oo))
+			obs = std::move(*o);
+		else
+			p.notices.push_back(dev + ": cannot look at the interface (" +
+			                    o.error().message +
+			                    "); planning as if it did not exist");
+	}
+	if (unreadable)
+		p.notices.push_back(dev + ": cannot read the WireGuard device without privilege; "
+		                          "the plan sets all of it");
+	auto ctx = make_plan_context(cfg, rtnl ? &*rtnl : nullptr, obs);
+	if (!ctx) {
+		p.error = ctx.error();
+		return p;
+	}
+	p.ops = plan_up(cfg, obs, *ctx);
+	p.noop = plan_is_noop(p.ops);
+	return p;
+}
+
+} // namespace wgn::ops
