@@ -265,7 +265,7 @@ function makeApp(ctx) {
 
 	api.post('/hubs', need('admin'), h(async (req, res) => {
 		const hub = check(validate.hub, jsonBody(req), cfg.pools);
-		const out = await nodes.createHub(db, hub, cfg.pools);
+		const out = await nodes.createHub(db, hub);
 		console.log(`wgn-cp: hub ${out.hub_id} (${out.endpoint}) created`);
 		res.status(201).json(out);
 	}));

@@ -65,7 +65,7 @@ function config() {
 		pools,
 		maxInFlight: number('WGN_CP_MAX_IN_FLIGHT', 128, 1, 100000),
 		maxWaiters: number('WGN_CP_MAX_WAITERS', 10000, 0, 1000000),
-		requestTimeoutMs: number('WGN_CP_REQUEST_TIMEOUT', 10, 1, 600) * 1000,
+		requestTimeoutMs: number('WGN_CP_REQUEST_TIMEOUT', 8, 1, 600) * 1000,
 		vmid: env('DBOS__VMID', 'local'),
 	};
 }

@@ -241,10 +241,14 @@ async function nodeHoldsToken(db, nodeId, digest) {
 	return tokens.sameDigest(r.rows[0].token_hash, digest) ? 'yes' : 'other';
 }
 
-async function createHub(db, h, pools) {
+async function createHub(db, h) {
 	const token = tokens.newToken('hub');
 	const hubId = crypto.randomUUID();
 	const row = await db.transaction(async (c) => {
+		// Run again after a commit whose answer was lost: this very hub is there.
+		const mine = await c.query(`SELECT hub_id, public_key, endpoint, host(tunnel_address) AS tunnel_address,
+			allowed_ips, persistent_keepalive, priority FROM hubs WHERE hub_id = $1`, [hubId]);
+		if (mine.rowCount) return mine.rows[0];
 		const dup = await c.query('SELECT hub_id FROM hubs WHERE public_key = $1', [h.public_key]);
 		if (dup.rowCount) throw new ApiError(409, `a hub with this public_key exists: ${dup.rows[0].hub_id}`);
 		const a = ip.parseAddress(h.tunnel_address);
@@ -263,8 +267,7 @@ async function createHub(db, h, pools) {
 			 allowed_ips, persistent_keepalive, priority`,
 			[hubId, tokens.sha256(token), h.public_key, h.endpoint, host, h.allowed_ips,
 				h.persistent_keepalive, h.priority])).rows[0];
-	}, { attempts: 1 });
-	void pools;
+	});
 	return { ...hubToApi(row), hub_token: token };
 }
 
