@@ -62,6 +62,21 @@ function makeApp(ctx) {
 	let inFlight = 0;
 	let waiting = 0;
 
+	// A change wakes every waiting hub at once, and most of them ask the same question
+	// (the same since and limit): one query answers all of them. Only woken long polls
+	// share: a query that began before the change may miss it, and then the waiter
+	// finds the feed's head beyond its answer and asks again at once.
+	const asking = new Map();
+	function changes(since, limit) {
+		const k = `${since}:${limit}`;
+		let p = asking.get(k);
+		if (!p) {
+			p = nodes.changes(db, since, limit).finally(() => asking.delete(k));
+			asking.set(k, p);
+		}
+		return p;
+	}
+
 	app.get('/healthz', (_req, res) =>
 		res.status(db.down ? 503 : 200).json({ ok: !db.down, database: db.down ? 'unavailable' : 'ok',
 			feed_listening: feed.listening }));
@@ -227,7 +242,7 @@ function makeApp(ctx) {
 					if (left <= 0) break;
 					const woken = await feed.wait(out.revision, left, aborter.signal);
 					if (!woken || aborter.signal.aborted) break;
-					out = await nodes.changes(db, since, limit);
+					out = await changes(since, limit);
 				}
 			} finally {
 				waiting--;

@@ -163,3 +163,29 @@ test('plain listing pages by cursor and filters on status; bad parameters are 40
 	assert.match(idx, /nodes_status ON public.nodes USING btree \(status, node_id\) WHERE \(NOT deleted\)/);
 	assert.match(idx, /nodes_token_hash ON public.nodes USING btree \(token_hash\)/);
 });
+
+test('500 long polls on one instance: one change reaches all of them', async () => {
+	const r0 = await head();
+	// In batches of 100: 500 at the same instant would meet WGN_CP_MAX_IN_FLIGHT (128)
+	// with their first query, and get 503 + Retry-After.
+	const polls = [];
+	for (let b = 0; b < 5; b++) {
+		for (let i = 0; i < 100; i++) polls.push(feed(`since=${r0}&wait=30`, { n: 1 }));
+		await new Promise((r) => setTimeout(r, 400));
+	}
+	await new Promise((r) => setTimeout(r, 1000));
+	const before = Number((await s.sql(
+		"SELECT sum(xact_commit + xact_rollback) AS n FROM pg_stat_database WHERE datname = 'wgn_cp'")).rows[0].n);
+	const t0 = Date.now();
+	const e = (await s.enroll((await s.enrollmentToken()).token, {}, { n: 2 })).body;
+	const rs = await Promise.all(polls);
+	const ms = Date.now() - t0;
+	for (const r of rs) {
+		assert.equal(r.status, 200, JSON.stringify(r.body));
+		assert.deepEqual(r.body.nodes.map((n) => n.node_id), [e.node_id]);
+	}
+	const after = Number((await s.sql(
+		"SELECT sum(xact_commit + xact_rollback) AS n FROM pg_stat_database WHERE datname = 'wgn_cp'")).rows[0].n);
+	console.log(`# 500 long polls answered ${ms} ms after the enrollment was sent; ${after - before} transactions in all`);
+	assert.ok(after - before < 100, `${after - before} transactions for 500 woken polls`);
+});
