@@ -27,17 +27,19 @@ function withTimeout(p, ms) {
 // - a workflow that failed (a refusal, recorded as its output {error}, or a database
 //   that stayed away through the step's retries) committed nothing, and is run again:
 //   a failure is never the recorded answer to every later retry of the same request;
+// - a finished workflow whose answer stale(output) says is no longer true is run again;
 // - a workflow left pending by an instance that stopped (this one in an earlier life,
 //   or another one silent for orphanMs, when these workflows take milliseconds) is
 //   resumed, here or by any instance; its step is safe to run twice.
 // `executing` holds the IDs of the workflows whose function runs in this process.
 function workflowRunner({ db, vmid, timeoutMs, executing, orphanMs = 10000 }) {
-	async function run(wf, name, key, args) {
+	async function run(wf, name, key, args, stale) {
 		if (db.down) throw new ApiError(503, 'the database is unavailable', { retryAfter: 2 });
 		let st = await DBOS.getWorkflowStatus(key);
 		if (st && st.workflowName !== name)
 			throw new ApiError(409, `dbos-idempotency-key ${key} names a request of another kind`);
-		if (st && (FAILED.has(st.status) || (st.status === 'SUCCESS' && st.output?.error))) {
+		if (st && (FAILED.has(st.status) || (st.status === 'SUCCESS' &&
+		    (st.output?.error || (stale && await stale(st.output)))))) {
 			await DBOS.deleteWorkflow(key);
 			st = null;
 		} else if (st && st.status === 'PENDING' && !executing.has(key) &&
@@ -50,7 +52,7 @@ function workflowRunner({ db, vmid, timeoutMs, executing, orphanMs = 10000 }) {
 		if (out?.error) throw new ApiError(out.error.status, out.error.message);
 		return out;
 	}
-	return (wf, name, key, args) => withTimeout(run(wf, name, key, args), timeoutMs);
+	return (wf, name, key, args, stale) => withTimeout(run(wf, name, key, args, stale), timeoutMs);
 }
 
 function makeApp(ctx) {
@@ -181,7 +183,8 @@ function makeApp(ctx) {
 		const key = idempotencyKey(req);
 		const reg = check(validate.registration, jsonBody(req));
 		const p = req.principal.role === 'node' ? { role: 'node', node_id: req.principal.node_id } : { role: 'shared' };
-		const out = await runWorkflow(workflows.register, 'registerNode', key, [reg, p]);
+		const out = await runWorkflow(workflows.register, 'registerNode', key, [reg, p],
+			async (recorded) => !(await nodes.registrationCurrent(db, recorded.node.node_id, reg)));
 		console.log(`wgn-cp: registered ${out.node.node_id} (${out.node.hostname}/${out.node.interface_name}) workflow ${key}`);
 		res.status(out.created ? 201 : 200).json({ ...out.node, workflow_id: key });
 	}));

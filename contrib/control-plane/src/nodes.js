@@ -234,6 +234,27 @@ async function enroll(db, inp, { workflowId, tokenId, nodeTokenHash, pools }) {
 	});
 }
 
+function canonical(v) {
+	if (Array.isArray(v)) return v.map(canonical);
+	if (v && typeof v === 'object')
+		return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
+	return v;
+}
+
+// Whether live node nodeId holds what registration reg says, so that the recorded
+// answer to reg is still true (wgn sends an earlier idempotency key again when a node
+// goes back to an earlier content: that must be applied again, not only answered).
+async function registrationCurrent(db, nodeId, reg) {
+	const r = await db.query(`SELECT ${NODE_COLUMNS} FROM nodes WHERE node_id = $1 AND NOT deleted`, [nodeId]);
+	if (r.rowCount === 0) return false;
+	const n = r.rows[0];
+	return n.wireguard_public_key === reg.wireguard_public_key && n.hostname === reg.hostname &&
+		n.interface_name === reg.interface_name && n.hub_endpoint === reg.hub_endpoint &&
+		(n.wgn_version ?? null) === (reg.wgn_version ?? null) &&
+		JSON.stringify(n.wireguard_address) === JSON.stringify(reg.wireguard_address) &&
+		JSON.stringify(canonical(n.labels)) === JSON.stringify(canonical(reg.labels));
+}
+
 // Whether node nodeId is live and holds the token with this digest.
 async function nodeHoldsToken(db, nodeId, digest) {
 	const r = await db.query('SELECT token_hash FROM nodes WHERE node_id = $1 AND NOT deleted', [nodeId]);
@@ -406,6 +427,6 @@ async function lookupToken(db, token) {
 }
 
 module.exports = {
-	register, enroll, nodeHoldsToken, createHub, listHubs, createEnrollmentToken, deleteNode,
+	register, registrationCurrent, enroll, nodeHoldsToken, createHub, listHubs, createEnrollmentToken, deleteNode,
 	changes, listNodes, getNode, recordHealth, metrics, lookupToken, toApi,
 };

@@ -115,6 +115,26 @@ describe('takeover and key changes', () => {
 		assert.equal(c.body.node_id, id);
 	});
 
+	test('a registration sent again after a different one is applied again, not just replayed', async () => {
+		// wgn's idempotency key is a hash of the content: going back to an earlier
+		// content sends an earlier key, whose recorded answer is out of date.
+		const key = wgKey();
+		const reg = (addr) => s.register(s.shared, { wireguard_public_key: key, wireguard_address: [addr] },
+			{ key: `back-${key}-${addr}` });
+		const x1 = await reg('172.16.3.1/32');
+		assert.equal(x1.status, 201);
+		assert.equal((await reg('172.16.3.2/32')).status, 200);
+		const x2 = await reg('172.16.3.1/32');
+		assert.equal(x2.status, 200);
+		assert.ok(x2.body.revision > x1.body.revision);
+		const row = await s.sql('SELECT wireguard_address FROM nodes WHERE node_id = $1', [x1.body.node_id]);
+		assert.deepEqual(row.rows[0].wireguard_address, ['172.16.3.1/32']);
+		// The same content twice in a row is still one workflow run.
+		const x3 = await reg('172.16.3.1/32');
+		assert.equal(x3.body.revision, x2.body.revision);
+		assert.equal(x3.body.registered_at, x2.body.registered_at);
+	});
+
 	test('the shared token cannot touch an enrolled node', async () => {
 		const et = await s.enrollmentToken();
 		const key = wgKey();
