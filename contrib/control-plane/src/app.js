@@ -154,9 +154,9 @@ function makeApp(ctx) {
 		return v.value;
 	}
 
-	function uuidParam(req) {
+	function uuidParam(req, what = 'node') {
 		const id = req.params.id;
-		if (!validate.UUID.test(id)) throw new ApiError(404, 'no such node');
+		if (!validate.UUID.test(id)) throw new ApiError(404, `no such ${what}`);
 		return id.toLowerCase();
 	}
 
@@ -290,6 +290,20 @@ function makeApp(ctx) {
 
 	api.get('/hubs', need('admin'), h(async (_req, res) => {
 		res.json({ hubs: await nodes.listHubs(db) });
+	}));
+
+	api.delete('/hubs/:id', need('admin'), h(async (req, res) => {
+		const id = uuidParam(req, 'hub');
+		if (!(await nodes.deleteHub(db, id))) throw new ApiError(404, 'no such hub');
+		console.log(`wgn-cp: hub ${id} deleted`);
+		res.status(204).end();
+	}));
+
+	api.delete('/enrollment-tokens/:id', need('admin'), h(async (req, res) => {
+		const id = uuidParam(req, 'enrollment token');
+		if (!(await nodes.deleteEnrollmentToken(db, id))) throw new ApiError(404, 'no such enrollment token');
+		console.log(`wgn-cp: enrollment token ${id} revoked`);
+		res.status(204).end();
 	}));
 
 	api.post('/enrollment-tokens', need('admin'), h(async (req, res) => {

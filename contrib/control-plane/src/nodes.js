@@ -292,6 +292,21 @@ async function createHub(db, h) {
 	return { ...hubToApi(row), hub_token: token };
 }
 
+// DELETE /api/v1/hubs/{id}: its token stops working, its tunnel address is free.
+async function deleteHub(db, hubId) {
+	return db.transaction(async (c) => {
+		const r = await c.query('DELETE FROM hubs WHERE hub_id = $1 RETURNING hub_id', [hubId]);
+		await c.query('DELETE FROM allocations WHERE hub_id = $1', [hubId]);
+		return r.rowCount === 1;
+	});
+}
+
+// DELETE /api/v1/enrollment-tokens/{id}: revoked; nodes it enrolled stay.
+async function deleteEnrollmentToken(db, tokenId) {
+	const r = await db.query('DELETE FROM enrollment_tokens WHERE token_id = $1', [tokenId]);
+	return r.rowCount === 1;
+}
+
 async function listHubs(db) {
 	return hubs(db.pool);
 }
@@ -427,6 +442,6 @@ async function lookupToken(db, token) {
 }
 
 module.exports = {
-	register, registrationCurrent, enroll, nodeHoldsToken, createHub, listHubs, createEnrollmentToken, deleteNode,
+	register, registrationCurrent, enroll, nodeHoldsToken, createHub, deleteHub, listHubs, createEnrollmentToken, deleteEnrollmentToken, deleteNode,
 	changes, listNodes, getNode, recordHealth, metrics, lookupToken, toApi,
 };

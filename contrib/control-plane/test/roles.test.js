@@ -269,3 +269,26 @@ describe('validation', () => {
 		assert.equal((await post({ ...good, public_key: wgKey() })).status, 409);
 	});
 });
+
+describe('revocation', () => {
+	test('a revoked enrollment token and a deleted hub are refused (401); the tunnel address is free', async () => {
+		const et = await s.enrollmentToken({ max_uses: 5 });
+		assert.equal((await s.enroll(et.token)).status, 201);
+		const del = (p) => request(s.url(), 'DELETE', p, { token: s.admin });
+		assert.equal((await del(`/api/v1/enrollment-tokens/${et.token_id}`)).status, 204);
+		assert.equal((await del(`/api/v1/enrollment-tokens/${et.token_id}`)).status, 404);
+		assert.equal((await s.enroll(et.token)).status, 401);
+
+		const hub = await s.hub({ tunnel_address: '10.0.240.1' });
+		const feed = () => request(s.url(2), 'GET', '/api/v1/nodes?since=0&limit=1', { token: hub.hub_token });
+		assert.equal((await feed()).status, 200);
+		assert.equal((await request(s.url(), 'DELETE', `/api/v1/hubs/${hub.hub_id}`, { token: hub.hub_token })).status, 403);
+		assert.equal((await del(`/api/v1/hubs/${hub.hub_id}`)).status, 204);
+		assert.equal((await del(`/api/v1/hubs/${hub.hub_id}`)).status, 404);
+		assert.equal((await del('/api/v1/hubs/nope')).status, 404);
+		assert.equal((await feed()).status, 401);
+		const hubs = (await request(s.url(), 'GET', '/api/v1/hubs', { token: s.admin })).body.hubs;
+		assert.ok(!hubs.some((h) => h.hub_id === hub.hub_id));
+		assert.equal((await s.hub({ tunnel_address: '10.0.240.1' })).tunnel_address, '10.0.240.1');
+	});
+});
