@@ -42,12 +42,15 @@ function toApi(row) {
 	};
 }
 
-// The revision lock, then the statement that writes the node's revision
-// (`nextval('revision')` inside sql), then the notification. Call it last.
+// The statement that writes one node's revision (`nextval('revision')` in sql, a
+// RETURNING clause at its end), made to take the revision lock first and to notify
+// the new revision, in one round trip: the lock is held from there to the COMMIT
+// that follows at once. Call it last in a transaction.
 async function writeWithRevision(c, sql, values) {
-	await c.query("SELECT pg_advisory_xact_lock(hashtext('wgn-cp revision'))");
-	const r = await c.query(sql, values);
-	await c.query('SELECT pg_notify($1, $2)', [CHANNEL, String(r.rows[0].revision)]);
+	const locked = `WITH rev_lock AS (SELECT pg_advisory_xact_lock(hashtext('wgn-cp revision')))
+		${sql.replace("nextval('revision')", "(SELECT nextval('revision') FROM rev_lock)")},
+		pg_notify('${CHANNEL}', revision::text) AS notified`;
+	const r = await c.query(locked, values);
 	return r.rows[0];
 }
 

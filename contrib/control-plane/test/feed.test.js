@@ -189,3 +189,33 @@ test('500 long polls on one instance: one change reaches all of them', async () 
 	console.log(`# 500 long polls answered ${ms} ms after the enrollment was sent; ${after - before} transactions in all`);
 	assert.ok(after - before < 100, `${after - before} transactions for 500 woken polls`);
 });
+
+test('a reader following the feed during concurrent changes on both instances misses none', async () => {
+	const start = await head();
+	let stop = false;
+	const seen = new Map();
+	const reader = (async () => {
+		let since = start;
+		for (;;) {
+			const last = stop;
+			const r = await feed(`since=${since}&limit=50`, { n: 2 });
+			assert.equal(r.status, 200);
+			for (const n of r.body.nodes) seen.set(n.node_id, n.revision);
+			since = r.body.revision;
+			if (last && !r.body.more) return;
+		}
+	})();
+	const writers = Array.from({ length: 16 }, async (_, i) => {
+		for (let j = 0; j < 10; j++) {
+			const r = await s.register(s.shared, { wireguard_address: [`172.16.60.${i * 10 + j}/32`] }, { n: 1 + (i % 2) });
+			assert.ok([200, 201, 503].includes(r.status), JSON.stringify(r.body));
+		}
+	});
+	await Promise.all(writers);
+	stop = true;
+	await reader;
+	const all = (await s.sql('SELECT node_id, revision FROM nodes WHERE revision > $1', [start])).rows;
+	const missed = all.filter((r) => seen.get(r.node_id) !== Number(r.revision));
+	assert.deepEqual(missed, [], `${missed.length} of ${all.length} changes never seen by the reader`);
+	assert.ok(all.length >= 100);
+});
