@@ -19,7 +19,8 @@ struct Transfer {
 	bool too_large = false;
 };
 
-size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
+size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
 	auto *t = static_cast<Transfer *>(userp);
 	size_t n = size * nmemb;
 	if (t->response.body.size() + n > t->max_response) {
@@ -31,56 +32,68 @@ size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
 	return n;
 }
 
-size_t on_header(char *data, size_t size, size_t nmemb, void *userp) {
+size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
 	auto *t = static_cast<Transfer *>(userp);
 	size_t n = size * nmemb;
-	std::string line(data, n);
-	// A new status line (after a 100 Continue) starts a new set of headers.
-	if (line.starts_with("HTTP/")) {
-		t->response.headers.clear();
-		return n;
-	}
-	auto colon = line.find(':');
-	if (colon == std::string::npos) return n;
-	std::string name = line.substr(0, colon);
-	std::transform(name.begin(), name.end(), name.begin(),
-	               [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-	std::string value = line.substr(colon + 1);
-	auto notspace = [](unsigned char c) { return !std::isspace(c); };
-	value.erase(value.begin(), std::find_if(value.begin(), value.end(), notspace));
-	value.erase(std::find_if(value.rbegin(), value.rend(), notspace).base(), value.end());
-	t->response.headers[name] = value;
+	add_header_line(std::string_view(data, n), t->response);
 	return n;
 }
 
 // Frees a header list after wiping it: one of its strings holds the token.
-void free_headers(curl_slist *list) {
+void free_headers(curl_slist *list)
+{
 	for (auto *p = list; p; p = p->next)
-		if (p->data) wipe(p->data, std::strlen(p->data));
+		if (p->data)
+			wipe(p->data, std::strlen(p->data));
 	curl_slist_free_all(list);
 }
 
 struct CurlHandle {
 	CURL *h = curl_easy_init();
 	curl_slist *headers = nullptr;
-	~CurlHandle() {
+	~CurlHandle()
+	{
 		free_headers(headers);
-		if (h) curl_easy_cleanup(h);
+		if (h)
+			curl_easy_cleanup(h);
 	}
 };
 
-long ms(double seconds) {
+long ms(double seconds)
+{
 	return std::max(1L, static_cast<long>(seconds * 1000.0));
 }
 
 } // namespace
 
-Result<HttpResponse> CurlTransport::post(const HttpRequest &req) {
+void add_header_line(std::string_view line, HttpResponse &r)
+{
+	if (line.starts_with("HTTP/")) {
+		r.headers.clear();
+		return;
+	}
+	auto colon = line.find(':');
+	if (colon == std::string_view::npos)
+		return;
+	std::string name(line.substr(0, colon));
+	std::transform(name.begin(), name.end(), name.begin(),
+	               [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+	std::string value(line.substr(colon + 1));
+	auto notspace = [](unsigned char c) { return !std::isspace(c); };
+	value.erase(value.begin(), std::find_if(value.begin(), value.end(), notspace));
+	value.erase(std::find_if(value.rbegin(), value.rend(), notspace).base(), value.end());
+	r.headers[name] = value;
+}
+
+Result<HttpResponse> CurlTransport::post(const HttpRequest &req)
+{
 	static std::once_flag init;
 	std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 
 	CurlHandle c;
-	if (!c.h) return make_error(Errc::software, "cannot initialise libcurl");
+	if (!c.h)
+		return make_error(Errc::software, "cannot initialise libcurl");
 	Transfer t;
 	t.max_response = req.max_response;
 
@@ -101,7 +114,8 @@ Result<HttpResponse> CurlTransport::post(const HttpRequest &req) {
 	curl_easy_setopt(c.h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c.h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c.h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (req.ca_file) curl_easy_setopt(c.h, CURLOPT_CAINFO, req.ca_file->c_str());
+	if (req.ca_file)
+		curl_easy_setopt(c.h, CURLOPT_CAINFO, req.ca_file->c_str());
 	// A proxy from the environment is fine for a remote control plane, never for a
 	// loopback one: the plain-http exception in the config assumes nobody else sees it.
 	curl_easy_setopt(c.h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
@@ -121,7 +135,8 @@ Result<HttpResponse> CurlTransport::post(const HttpRequest &req) {
 
 	CURLcode rc = curl_easy_perform(c.h);
 	std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-	if (!why.empty() && why.back() == '\n') why.pop_back();
+	if (!why.empty() && why.back() == '\n')
+		why.pop_back();
 	std::string cap = std::to_string(req.max_response / 1024) + " KiB";
 	if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED)
 		return make_error(Errc::protocol,

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,11 @@ struct HttpResponse {
 	std::map<std::string, std::string> headers; // names lower-cased; the last of each
 	std::string body;
 };
+
+// Adds one header line as libcurl hands it over ("Name: value\r\n") to r.headers: the
+// name lower-cased, the value trimmed, the last of a name kept. A status line ("HTTP/...",
+// as after a 100 Continue) starts a new set of headers. The bytes come from the server.
+void add_header_line(std::string_view line, HttpResponse &r);
 
 // What went wrong below HTTP. Errors come back as values: network failures (connect,
 // timeout, reset) are temp_fail (75, retried); a response over max_response or an

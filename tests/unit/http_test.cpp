@@ -155,3 +155,23 @@ TEST_CASE("CurlTransport refuses schemes other than http and https", "[http]") {
 	REQUIRE_FALSE(r);
 	CHECK(r.error().code == Errc::config);
 }
+
+TEST_CASE("add_header_line: names lower-cased, values trimmed, a status line starts over",
+          "[http]")
+{
+	HttpResponse r;
+	add_header_line("HTTP/1.1 100 Continue\r\n", r);
+	add_header_line("X-Early: 1\r\n", r);
+	add_header_line("HTTP/1.1 503 Service Unavailable\r\n", r);
+	add_header_line("Retry-After:   7 \t\r\n", r);
+	add_header_line("Content-Type: application/json\r\n", r);
+	add_header_line("content-type: text/plain\r\n", r); // the last one counts
+	add_header_line("no colon here\r\n", r);
+	add_header_line("X-Empty:\r\n", r);
+	add_header_line("\r\n", r);
+	CHECK(r.headers == std::map<std::string, std::string>{
+	                       {"retry-after", "7"}, {"content-type", "text/plain"}, {"x-empty", ""}});
+	// Bytes that are not text stay as they came.
+	add_header_line(std::string_view("X-Bin: a\0b\xff\r\n", 13), r);
+	CHECK(r.headers["x-bin"] == std::string("a\0b\xff", 4));
+}
