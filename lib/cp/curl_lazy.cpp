@@ -14,14 +14,16 @@
 
 namespace {
 
-void *libcurl() {
+void *libcurl()
+{
 	static void *handle;
 	static std::once_flag once;
 	std::call_once(once, [] { handle = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL); });
 	return handle;
 }
 
-template <class F> F real(const char *name) {
+template <class F> F real(const char *name)
+{
 	void *h = libcurl();
 	return h ? reinterpret_cast<F>(dlsym(h, name)) : nullptr;
 }
@@ -30,28 +32,42 @@ template <class F> F real(const char *name) {
 
 } // namespace
 
+// curl.h fixes these signatures: the last named parameter of curl_easy_setopt and
+// curl_easy_getinfo is an enum, for which ISO C++ leaves va_start undefined (clang
+// -Wvarargs). libcurl's own definitions do the same; on the ABIs wgn is built for, an
+// enum of int range is passed exactly as an int.
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wvarargs"
+#endif
+
 extern "C" {
 
-CURLcode curl_global_init(long flags) {
+CURLcode curl_global_init(long flags)
+{
 	REAL(curl_global_init);
 	return fn ? fn(flags) : CURLE_FAILED_INIT;
 }
 
-void curl_global_cleanup(void) {
+void curl_global_cleanup(void)
+{
 	REAL(curl_global_cleanup);
-	if (fn) fn();
+	if (fn)
+		fn();
 }
 
-CURL *curl_easy_init(void) {
+CURL *curl_easy_init(void)
+{
 	REAL(curl_easy_init);
 	return fn ? fn() : nullptr;
 }
 
 // The one argument's type follows from the option's number range (curl.h's
 // CURLOPTTYPE_*); it must be passed on as that type through the variadic call.
-CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...) {
+CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)
+{
 	REAL(curl_easy_setopt);
-	if (!fn) return CURLE_FAILED_INIT;
+	if (!fn)
+		return CURLE_FAILED_INIT;
 	va_list ap;
 	va_start(ap, option);
 	CURLcode rc;
@@ -70,9 +86,11 @@ CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...) {
 }
 
 // Every CURLINFO_* takes a pointer.
-CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...) {
+CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...)
+{
 	REAL(curl_easy_getinfo);
-	if (!fn) return CURLE_FAILED_INIT;
+	if (!fn)
+		return CURLE_FAILED_INIT;
 	va_list ap;
 	va_start(ap, info);
 	CURLcode rc = fn(curl, info, va_arg(ap, void *));
@@ -80,32 +98,40 @@ CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...) {
 	return rc;
 }
 
-CURLcode curl_easy_perform(CURL *curl) {
+CURLcode curl_easy_perform(CURL *curl)
+{
 	REAL(curl_easy_perform);
 	return fn ? fn(curl) : CURLE_FAILED_INIT;
 }
 
-void curl_easy_cleanup(CURL *curl) {
+void curl_easy_cleanup(CURL *curl)
+{
 	REAL(curl_easy_cleanup);
-	if (fn) fn(curl);
+	if (fn)
+		fn(curl);
 }
 
-const char *curl_easy_strerror(CURLcode code) {
+const char *curl_easy_strerror(CURLcode code)
+{
 	REAL(curl_easy_strerror);
 	return fn ? fn(code) : "libcurl.so.4 cannot be loaded";
 }
 
-struct curl_slist *curl_slist_append(struct curl_slist *list, const char *s) {
+struct curl_slist *curl_slist_append(struct curl_slist *list, const char *s)
+{
 	REAL(curl_slist_append);
 	return fn ? fn(list, s) : nullptr;
 }
 
-void curl_slist_free_all(struct curl_slist *list) {
+void curl_slist_free_all(struct curl_slist *list)
+{
 	REAL(curl_slist_free_all);
-	if (fn) fn(list);
+	if (fn)
+		fn(list);
 }
 
-char *curl_version(void) {
+char *curl_version(void)
+{
 	REAL(curl_version);
 	static char none[] = "libcurl (not loaded)";
 	return fn ? fn() : none;
