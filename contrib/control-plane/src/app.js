@@ -29,30 +29,48 @@ function withTimeout(p, ms) {
 //   a failure is never the recorded answer to every later retry of the same request;
 // - a finished workflow whose answer stale(output) says is no longer true is run again;
 // - a workflow left pending by an instance that stopped (this one in an earlier life,
-//   or another one silent for orphanMs, when these workflows take milliseconds) is
-//   resumed, here or by any instance; its step is safe to run twice.
+//   or another one silent for orphanMs = 5 s, when these workflows take milliseconds)
+//   is resumed, here or by any instance; its step is safe to run twice.
 // `executing` holds the IDs of the workflows whose function runs in this process.
-function workflowRunner({ db, vmid, timeoutMs, executing, orphanMs = 10000 }) {
-	async function run(wf, name, key, args, stale) {
-		if (db.down) throw new ApiError(503, 'the database is unavailable', { retryAfter: 2 });
-		let st = await DBOS.getWorkflowStatus(key);
-		if (st && st.workflowName !== name)
-			throw new ApiError(409, `dbos-idempotency-key ${key} names a request of another kind`);
-		if (st && (FAILED.has(st.status) || (st.status === 'SUCCESS' &&
-		    (st.output?.error || (stale && await stale(st.output)))))) {
-			await DBOS.deleteWorkflow(key);
-			st = null;
-		} else if (st && st.status === 'PENDING' && !executing.has(key) &&
-		           (st.executorId === vmid || Date.now() - Number(st.updatedAt ?? st.createdAt) > orphanMs)) {
-			console.log(`wgn-cp: resuming workflow ${key}, left pending by ${st.executorId}`);
-			await DBOS.resumeWorkflow(key);
+function workflowRunner({ db, vmid, timeoutMs, executing, orphanMs = 5000 }) {
+	const RECHECK = Symbol('recheck');
+	async function run(wf, name, key, args, stale, deadline) {
+		for (;;) {
+			if (db.down) throw new ApiError(503, 'the database is unavailable', { retryAfter: 2 });
+			let st = await DBOS.getWorkflowStatus(key);
+			if (st && st.workflowName !== name)
+				throw new ApiError(409, `dbos-idempotency-key ${key} names a request of another kind`);
+			// Waiting for another instance's pending workflow: look again when it would
+			// count as orphaned.
+			let recheck = null;
+			if (st && (FAILED.has(st.status) || (st.status === 'SUCCESS' &&
+			    (st.output?.error || (stale && await stale(st.output)))))) {
+				await DBOS.deleteWorkflow(key);
+				st = null;
+			} else if (st && st.status === 'PENDING' && !executing.has(key)) {
+				const age = Date.now() - Number(st.updatedAt ?? st.createdAt);
+				if (st.executorId === vmid || age > orphanMs) {
+					console.log(`wgn-cp: resuming workflow ${key}, left pending by ${st.executorId}`);
+					await DBOS.resumeWorkflow(key);
+				} else {
+					recheck = orphanMs - age + 100;
+				}
+			}
+			const handle = st ? DBOS.retrieveWorkflow(key) : await DBOS.startWorkflow(wf, { workflowID: key })(...args);
+			const result = handle.getResult();
+			result.catch(() => {});
+			const out = recheck === null ? await result :
+				await Promise.race([result, new Promise((r) => setTimeout(() => r(RECHECK), recheck))]);
+			if (out === RECHECK) {
+				if (Date.now() >= deadline) return RECHECK;
+				continue;
+			}
+			if (out?.error) throw new ApiError(out.error.status, out.error.message);
+			return out;
 		}
-		const handle = st ? DBOS.retrieveWorkflow(key) : await DBOS.startWorkflow(wf, { workflowID: key })(...args);
-		const out = await handle.getResult();
-		if (out?.error) throw new ApiError(out.error.status, out.error.message);
-		return out;
 	}
-	return (wf, name, key, args, stale) => withTimeout(run(wf, name, key, args, stale), timeoutMs);
+	return (wf, name, key, args, stale) =>
+		withTimeout(run(wf, name, key, args, stale, Date.now() + timeoutMs), timeoutMs);
 }
 
 function makeApp(ctx) {
