@@ -99,7 +99,7 @@ function makeApp(ctx) {
 
 	app.get('/healthz', (_req, res) =>
 		res.status(db.down ? 503 : 200).json({ ok: !db.down, database: db.down ? 'unavailable' : 'ok',
-			feed_listening: feed.listening }));
+			feed_listening: feed.listening, in_flight: inFlight, waiting }));
 
 	// Backpressure: at most maxInFlight requests at work at once; a long poll that is
 	// only waiting does not count (it is bounded by maxWaiters instead).
@@ -110,15 +110,21 @@ function makeApp(ctx) {
 		}
 		inFlight++;
 		let held = true;
+		let closed = false;
 		req.releaseSlot = () => {
 			if (held) inFlight--;
 			held = false;
 		};
+		// A long poll at work again; not when its client went away meanwhile (the
+		// slot would never be given back).
 		req.takeSlot = () => {
-			if (!held) inFlight++;
-			held = true;
+			if (!held && !closed) inFlight++;
+			held = !closed;
 		};
-		res.on('close', () => req.releaseSlot());
+		res.on('close', () => {
+			closed = true;
+			req.releaseSlot();
+		});
 		next();
 	}
 

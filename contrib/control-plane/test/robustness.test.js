@@ -186,3 +186,35 @@ test('an enrollment left pending by a killed instance is finished by the other o
 	const again = await s.enroll(et.token, body, { key, n: 2 });
 	assert.equal(again.status, 201);
 });
+
+test('long polls whose clients went away give their slots back', async () => {
+	s.stopApp(3);
+	s.startApp(3, { WGN_CP_MAX_IN_FLIGHT: '4' });
+	try {
+		const hub = await s.hub({ tunnel_address: '10.0.231.1' });
+		const url = `${s.url(3)}/api/v1/nodes?since=999999999999999&wait=30`;
+		for (let round = 0; round < 3; round++) {
+			const aborters = Array.from({ length: 4 }, () => new AbortController());
+			const polls = aborters.map((a) => fetch(url, { headers: { authorization: `Bearer ${hub.hub_token}` },
+				signal: a.signal }).catch(() => 'aborted'));
+			for (let i = 0; ; i++) {
+				const h = (await request(s.url(3), 'GET', '/healthz')).body;
+				if (h.waiting === 4) break;
+				assert.ok(i < 100, JSON.stringify(h));
+				await sleep(50);
+			}
+			// A change wakes them while their clients are gone.
+			for (const a of aborters) a.abort();
+			assert.deepEqual(await Promise.all(polls), Array(4).fill('aborted'));
+			await s.register(s.shared, {}, { n: 3 });
+			await sleep(300);
+		}
+		const h = (await request(s.url(3), 'GET', '/healthz')).body;
+		assert.equal(h.in_flight, 0);
+		assert.equal(h.waiting, 0);
+		const rs = await Promise.all(Array.from({ length: 4 }, () => s.register(s.shared, {}, { n: 3 })));
+		assert.deepEqual(rs.map((r) => r.status), [201, 201, 201, 201]);
+	} finally {
+		s.stopApp(3);
+	}
+});
