@@ -255,10 +255,8 @@ function makeApp(ctx) {
 		const deadline = Date.now() + wait * 1000;
 		let out = await nodes.changes(db, since, limit);
 		if (out.nodes.length === 0 && wait > 0) {
-			if (waiting >= cfg.maxWaiters) {
-				res.set('Retry-After', String(wait));
-				return res.json(out);
-			}
+			if (waiting >= cfg.maxWaiters)
+				throw new ApiError(503, 'too many long polls wait on this instance; retry later', { retryAfter: 1 });
 			const aborter = new AbortController();
 			res.on('close', () => aborter.abort());
 			waiting++;

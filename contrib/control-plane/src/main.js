@@ -142,8 +142,12 @@ async function main() {
 			console.log(`wgn-cp: listening on ${host}:${tlsPort} (TLS)`)));
 	}
 	for (const server of servers) {
-		// Long polls last up to 60 s.
+		// Long polls last up to 60 s. Idle keep-alive connections are kept longer than
+		// clients and load balancers keep theirs (60 s is usual), so that the client
+		// closes them first and never sends a request on a socket the server is closing.
 		server.requestTimeout = 120000;
+		server.keepAliveTimeout = 65000;
+		server.headersTimeout = 66000;
 		server.on('error', (e) => {
 			console.error(`wgn-cp: ${e.message}`);
 			process.exit(1);

@@ -187,7 +187,9 @@ test('500 long polls on one instance: one change reaches all of them', async () 
 	const after = Number((await s.sql(
 		"SELECT sum(xact_commit + xact_rollback) AS n FROM pg_stat_database WHERE datname = 'wgn_cp'")).rows[0].n);
 	console.log(`# 500 long polls answered ${ms} ms after the enrollment was sent; ${after - before} transactions in all`);
-	assert.ok(after - before < 100, `${after - before} transactions for 500 woken polls`);
+	// One query per woken poll would be 500 and more (662 measured); shared, a few
+	// dozen, more on a loaded machine where the wake-ups spread out.
+	assert.ok(after - before < 300, `${after - before} transactions for 500 woken polls`);
 });
 
 test('a reader following the feed during concurrent changes on both instances misses none', async () => {

@@ -5,6 +5,7 @@
 
 const assert = require('node:assert/strict');
 const { after, before, test } = require('node:test');
+const { Client } = require('pg');
 const { Stack, request, wgKey, randomKey } = require('./helper');
 
 let s;
@@ -96,15 +97,24 @@ test('a workflow that failed on a transient database error runs again for the sa
 		done = true;
 	});
 	let killed = 0;
-	while (!done) {
-		const k = await s.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-			WHERE datname = 'wgn_cp' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
-		killed += k.rowCount;
-		await sleep(20);
+	// On a connection of its own: pg_stat_activity is a snapshot per transaction, and
+	// the one holding the lock is in a transaction.
+	const killer = new Client({ host: s.env.PGHOST, port: Number(s.env.PGPORT), user: 'postgres', database: 'wgn_cp' });
+	await killer.connect();
+	try {
+		while (!done) {
+			const k = await killer.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = 'wgn_cp' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+			killed += k.rowCount;
+			await sleep(20);
+		}
+	} finally {
+		await killer.end();
 	}
 	await s.sql('ROLLBACK');
 	const first = await pending;
 	assert.equal(first.status, 503, JSON.stringify(first.body));
+	assert.equal(first.body.error, 'the database is unavailable');
 	assert.ok(killed >= 3, `${killed} connections terminated`);
 	const st = await s.sysSql('SELECT status FROM dbos.workflow_status WHERE workflow_uuid = $1', [key]);
 	assert.equal(st.rows[0].status, 'ERROR');
@@ -214,6 +224,27 @@ test('long polls whose clients went away give their slots back', async () => {
 		assert.equal(h.waiting, 0);
 		const rs = await Promise.all(Array.from({ length: 4 }, () => s.register(s.shared, {}, { n: 3 })));
 		assert.deepEqual(rs.map((r) => r.status), [201, 201, 201, 201]);
+	} finally {
+		s.stopApp(3);
+	}
+});
+
+test('beyond WGN_CP_MAX_WAITERS a long poll is 503 + Retry-After', async () => {
+	s.stopApp(3);
+	s.startApp(3, { WGN_CP_MAX_WAITERS: '3' });
+	try {
+		const hub = await s.hub({ tunnel_address: '10.0.232.1' });
+		const poll = () => request(s.url(3), 'GET', '/api/v1/nodes?since=999999999999999&wait=3', { token: hub.hub_token });
+		const waiting = [poll(), poll(), poll()];
+		for (let i = 0; (await request(s.url(3), 'GET', '/healthz')).body.waiting < 3; i++) {
+			assert.ok(i < 100);
+			await sleep(50);
+		}
+		const r = await poll();
+		assert.equal(r.status, 503);
+		assert.equal(r.headers.get('retry-after'), '1');
+		assert.deepEqual((await Promise.all(waiting)).map((x) => x.status), [200, 200, 200]);
+		assert.equal((await poll()).status, 200);
 	} finally {
 		s.stopApp(3);
 	}
