@@ -87,11 +87,16 @@ function makeApp(ctx) {
 	// share: a query that began before the change may miss it, and then the waiter
 	// finds the feed's head beyond its answer and asks again at once.
 	const asking = new Map();
+	let feedQueries = 0;
+	function query(since, limit) {
+		feedQueries++;
+		return nodes.changes(db, since, limit);
+	}
 	function changes(since, limit) {
 		const k = `${since}:${limit}`;
 		let p = asking.get(k);
 		if (!p) {
-			p = nodes.changes(db, since, limit).finally(() => asking.delete(k));
+			p = query(since, limit).finally(() => asking.delete(k));
 			asking.set(k, p);
 		}
 		return p;
@@ -99,7 +104,7 @@ function makeApp(ctx) {
 
 	app.get('/healthz', (_req, res) =>
 		res.status(db.down ? 503 : 200).json({ ok: !db.down, database: db.down ? 'unavailable' : 'ok',
-			feed_listening: feed.listening, in_flight: inFlight, waiting }));
+			feed_listening: feed.listening, in_flight: inFlight, waiting, feed_queries: feedQueries }));
 
 	// Backpressure: at most maxInFlight requests at work at once; a long poll that is
 	// only waiting does not count (it is bounded by maxWaiters instead).
@@ -253,7 +258,7 @@ function makeApp(ctx) {
 		const since = intParam(req, 'since', { def: 0, min: 0, max: Number.MAX_SAFE_INTEGER });
 		const wait = intParam(req, 'wait', { def: 0, min: 0, max: 60 });
 		const deadline = Date.now() + wait * 1000;
-		let out = await nodes.changes(db, since, limit);
+		let out = await query(since, limit);
 		if (out.nodes.length === 0 && wait > 0) {
 			if (waiting >= cfg.maxWaiters)
 				throw new ApiError(503, 'too many long polls wait on this instance; retry later', { retryAfter: 1 });
