@@ -25,9 +25,11 @@ std::string iso8601_utc(int64_t epoch_seconds)
 {
 	time_t t = static_cast<time_t>(epoch_seconds);
 	struct tm tm {};
-	gmtime_r(&t, &tm);
 	char buf[32];
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	// A time whose year does not fit an int (a damaged state) has no date: empty, not
+	// the zeroed struct's "1900-01-00T00:00:00Z".
+	if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return "";
 	return buf;
 }
 

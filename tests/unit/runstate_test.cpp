@@ -118,6 +118,9 @@ TEST_CASE("iso8601_utc")
 {
 	CHECK(iso8601_utc(0) == "1970-01-01T00:00:00Z");
 	CHECK(iso8601_utc(1771522200) == "2026-02-19T17:30:00Z");
+	// Beyond the year 2^31: no date rather than a made-up one.
+	CHECK(iso8601_utc(INT64_MAX) == "");
+	CHECK(iso8601_utc(INT64_MIN) == "");
 }
 
 TEST_CASE("the config fingerprint follows public fields and holds no secret")
