@@ -1,6 +1,7 @@
 // wgn: join this node to a WireGuard network through a hub. main() parses the command
 // line and hands over to one subcommand; every command-line error exits 64 (EX_USAGE).
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -52,9 +53,7 @@ int usage_error(const std::string &sentence, const std::string &hint_for)
 	return exit_code(Errc::usage);
 }
 
-} // namespace
-
-int main(int argc, char **argv)
+int run_wgn(int argc, char **argv)
 {
 	CLI::App app{"wgn joins this node to a private WireGuard network through a hub, proves "
 		     "that the tunnel carries traffic, checks its health and registers the node "
@@ -91,7 +90,7 @@ int main(int argc, char **argv)
 		return 0;
 	} catch (const CLI::ExtrasError &e) {
 		// An unknown word where a command belongs: suggest the nearest command.
-		std::string word = argc > 1 ? "" : "";
+		std::string word;
 		for (int i = 1; i < argc; ++i) {
 			std::string a = argv[i];
 			if (a == "--config-dir") {
@@ -131,4 +130,20 @@ int main(int argc, char **argv)
 	if (app.got_subcommand("health"))
 		return run_health(g, health);
 	return run_register(g, reg);
+}
+
+} // namespace
+
+// An exception that no layer caught (bad_alloc, a library's surprise) ends in SPEC's
+// internal error, 70, with one sentence, not in std::terminate's 134.
+int main(int argc, char **argv)
+{
+	try {
+		return run_wgn(argc, argv);
+	} catch (const std::exception &e) {
+		std::fprintf(stderr, "wgn: internal error: %s\n", e.what());
+	} catch (...) {
+		std::fprintf(stderr, "wgn: internal error: an unknown exception\n");
+	}
+	return exit_code(Errc::software);
 }

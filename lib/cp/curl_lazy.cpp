@@ -71,13 +71,12 @@ CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)
 	va_list ap;
 	va_start(ap, option);
 	CURLcode rc;
+	// Object pointers below CURLOPTTYPE_FUNCTIONPOINT, blobs from CURLOPTTYPE_BLOB on.
 	if (option < CURLOPTTYPE_OBJECTPOINT)
 		rc = fn(curl, option, va_arg(ap, long));
-	else if (option < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = fn(curl, option, va_arg(ap, void *));
-	else if (option < CURLOPTTYPE_OFF_T)
+	else if (option >= CURLOPTTYPE_FUNCTIONPOINT && option < CURLOPTTYPE_OFF_T)
 		rc = fn(curl, option, va_arg(ap, void (*)(void)));
-	else if (option < CURLOPTTYPE_BLOB)
+	else if (option >= CURLOPTTYPE_OFF_T && option < CURLOPTTYPE_BLOB)
 		rc = fn(curl, option, va_arg(ap, curl_off_t));
 	else
 		rc = fn(curl, option, va_arg(ap, void *));

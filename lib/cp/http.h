@@ -24,7 +24,7 @@ struct HttpRequest {
 	std::optional<std::filesystem::path> ca_file;
 	double connect_timeout = 10.0; // seconds
 	double timeout = 10.0;         // seconds, the whole request
-	size_t max_response = 64 * 1024;
+	size_t max_response = size_t{64} * 1024;
 };
 
 struct HttpResponse {
