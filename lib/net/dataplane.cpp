@@ -297,7 +297,7 @@ void SignalWatch::reraise()
 	sigprocmask(SIG_UNBLOCK, &set, nullptr);
 	std::fflush(stdout);
 	std::fflush(stderr);
-	raise(sig);
+	(void)raise(sig); // should it fail, _Exit says the same to the parent
 	std::_Exit(128 + sig);
 }
 
