@@ -110,7 +110,7 @@ std::vector<std::string> daemon_env()
 	// Ignored signals and the mask survive exec: start the daemon from defaults, so
 	// that the SIGTERM of `down` (or of the administrator) reaches it.
 	for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT})
-		signal(sig, SIG_DFL);
+		(void)signal(sig, SIG_DFL); // cannot fail for these numbers
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -156,6 +156,7 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 	// Everything the child needs is made before fork: after it, only exec is safe.
 	auto env = daemon_env();
 	std::vector<char *> envp;
+	envp.reserve(env.size() + 1);
 	for (auto &e : env)
 		envp.push_back(e.data());
 	envp.push_back(nullptr);
