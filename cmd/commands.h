@@ -41,14 +41,21 @@ struct RegisterOptions {
 	bool json = false;
 };
 
+struct WatchOptions {
+	std::string target;
+	bool no_register = false;
+};
+
 CLI::App *setup_up(CLI::App &app, UpOptions &o);
 CLI::App *setup_down(CLI::App &app, DownOptions &o);
 CLI::App *setup_health(CLI::App &app, HealthOptions &o);
 CLI::App *setup_register(CLI::App &app, RegisterOptions &o);
+CLI::App *setup_watch(CLI::App &app, WatchOptions &o);
 
 int run_up(const GlobalOptions &g, const UpOptions &o);
 int run_down(const GlobalOptions &g, const DownOptions &o);
 int run_health(const GlobalOptions &g, const HealthOptions &o);
 int run_register(const GlobalOptions &g, const RegisterOptions &o);
+int run_watch(const GlobalOptions &g, const WatchOptions &o);
 
 } // namespace wgn

@@ -14,7 +14,7 @@ using namespace wgn;
 
 namespace {
 
-const std::vector<std::string> kCommands = {"up", "down", "health", "register"};
+const std::vector<std::string> kCommands = {"up", "down", "health", "register", "watch"};
 
 size_t edit_distance(const std::string &a, const std::string &b)
 {
@@ -74,8 +74,10 @@ int run_wgn(int argc, char **argv)
 	DownOptions down;
 	HealthOptions health;
 	RegisterOptions reg;
-	CLI::App *cmds[] = {setup_up(app, up), setup_down(app, down), setup_health(app, health),
-			    setup_register(app, reg)};
+	WatchOptions watch;
+	CLI::App *cmds[] = {setup_up(app, up),         setup_down(app, down),
+			    setup_health(app, health), setup_register(app, reg),
+			    setup_watch(app, watch)};
 	for (auto *c : cmds)
 		c->fallthrough();
 
@@ -120,8 +122,10 @@ int run_wgn(int argc, char **argv)
 	set_verbosity(verbose ? Verbosity::verbose : quiet ? Verbosity::quiet : Verbosity::normal);
 
 	if (up.target.empty() && app.got_subcommand("up") == false && !app.got_subcommand("down") &&
-	    !app.got_subcommand("health") && !app.got_subcommand("register"))
-		return usage_error("a command is required: up, down, health or register", "wgn");
+	    !app.got_subcommand("health") && !app.got_subcommand("register") &&
+	    !app.got_subcommand("watch"))
+		return usage_error("a command is required: up, down, health, register or watch",
+				   "wgn");
 
 	if (app.got_subcommand("up"))
 		return run_up(g, up);
@@ -129,6 +133,8 @@ int run_wgn(int argc, char **argv)
 		return run_down(g, down);
 	if (app.got_subcommand("health"))
 		return run_health(g, health);
+	if (app.got_subcommand("watch"))
+		return run_watch(g, watch);
 	return run_register(g, reg);
 }
 

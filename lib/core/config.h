@@ -49,6 +49,10 @@ struct ConnectConfig {
 struct HealthConfig {
 	double stale_handshake = 180;
 	double ping_timeout = 2.0;
+	double interval = 5.0;        // watch: seconds between checks (at least 0.5)
+	int failures = 3;             // watch: failed checks of the active hub before acting
+	double failback_after = 60.0; // watch: seconds the preferred hub answers before failback
+	std::optional<std::filesystem::path> textfile_dir; // watch writes wgn_NAME.prom here
 };
 
 struct ControlPlaneConfig {

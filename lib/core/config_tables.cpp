@@ -43,8 +43,11 @@ Parser::Opt Parser::health()
 	auto *t = table("health", false, &err);
 	if (!t)
 		return err;
-	if (auto e = r.check_keys(*t, "health.", {"stale_handshake", "ping_timeout"}))
+	if (auto e = r.check_keys(*t, "health.",
+	                          {"stale_handshake", "ping_timeout", "interval", "failures",
+	                           "failback_after", "textfile_dir"}))
 		return e;
+	auto &h = cfg.health;
 	if (auto *n = t->get("stale_handshake"))
 		if (auto e =
 		            want_seconds(*n, "health.stale_handshake", &cfg.health.stale_handshake))
@@ -52,6 +55,28 @@ Parser::Opt Parser::health()
 	if (auto *n = t->get("ping_timeout"))
 		if (auto e = want_seconds(*n, "health.ping_timeout", &cfg.health.ping_timeout))
 			return e;
+	if (auto *n = t->get("interval")) {
+		if (auto e = want_seconds(*n, "health.interval", &h.interval))
+			return e;
+		// A shorter loop only burns CPU: a check itself can take ping_timeout.
+		if (h.interval < 0.5)
+			return r.error(*n, "health.interval", "must be at least 0.5 seconds");
+	}
+	int64_t v;
+	if (auto *n = t->get("failures")) {
+		if (auto e = want_int(*n, "health.failures", 1, 1000, &v))
+			return e;
+		h.failures = static_cast<int>(v);
+	}
+	if (auto *n = t->get("failback_after"))
+		if (auto e = want_seconds(*n, "health.failback_after", &h.failback_after, true))
+			return e;
+	if (auto *n = t->get("textfile_dir")) {
+		std::filesystem::path p;
+		if (auto e = want_path(*n, "health.textfile_dir", &p))
+			return e;
+		h.textfile_dir = p;
+	}
 	return std::nullopt;
 }
 

@@ -207,7 +207,7 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 			o.endpoint = p.endpoint->str();
 	}
 
-	if (!cfg.hub.tunnel_address || !o.link_up)
+	if (!cfg.hub.tunnel_address || !o.link_up || !sensors.echo_needed(o))
 		return o;
 	o.ping_attempted = true;
 	auto rtt = sensors.ping(o.interface, *cfg.hub.tunnel_address, cfg.health.ping_timeout);

@@ -103,6 +103,14 @@ public:
 	virtual std::optional<int64_t> connected_at(const std::string &ifname) = 0;
 	virtual std::optional<std::string> node_id(const std::string &ifname) = 0;
 	virtual int64_t now() = 0; // seconds since the epoch
+	// Whether the echo must be sent, asked once the device was read (o holds its
+	// handshake and counters): `health` always echoes; `watch` skips it when the
+	// counters already prove that the hub is alive (watch.h).
+	virtual bool echo_needed(const HealthObservation &o)
+	{
+		(void)o;
+		return true;
+	}
 };
 
 // The effects of --repair.

@@ -242,12 +242,14 @@ Status Executor::rollback()
 
 namespace {
 std::atomic<int> g_signal{0};
+std::atomic<unsigned> g_pending{0};
 int g_pipe[2] = {-1, -1};
 
 extern "C" void on_signal(int sig)
 {
 	int expected = 0;
 	g_signal.compare_exchange_strong(expected, sig);
+	g_pending.fetch_or(1u << sig);
 	int saved = errno;
 	if (g_pipe[1] >= 0) {
 		char c = 1;
@@ -280,6 +282,18 @@ int SignalWatch::signal()
 int SignalWatch::fd()
 {
 	return g_pipe[0];
+}
+
+unsigned SignalWatch::take()
+{
+	unsigned mask = g_pending.exchange(0);
+	g_signal.store(0);
+	char buf[64];
+	while (g_pipe[0] >= 0 && read(g_pipe[0], buf, sizeof(buf)) > 0) {
+	}
+	// A signal during the drain may have lost its byte: take its bit too. One after
+	// this writes a byte that the next wait sees.
+	return mask | g_pending.exchange(0);
 }
 
 void SignalWatch::reraise()

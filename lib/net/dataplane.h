@@ -147,6 +147,10 @@ public:
 	// Dies of the signal that came, with its default action, so that the parent sees
 	// what a shell expects (128 + n), as wg-quick does after its cleanup trap.
 	[[noreturn]] static void reraise();
+	// For a loop that outlives one signal (watch): the signals that came since the
+	// last take, as a mask of (1u << signo), and forgets them (signal() is 0 again and
+	// the pipe is drained), so that the next `up` is not taken for interrupted.
+	static unsigned take();
 };
 
 } // namespace wgn

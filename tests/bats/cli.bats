@@ -15,16 +15,16 @@ setup() {
 	assert_output --regexp '^wgn [0-9]+\.[0-9]+\.[0-9]+$'
 }
 
-@test "--help lists the four commands" {
+@test "--help lists the five commands" {
 	run "$WGN" --help
 	assert_success
-	for c in up down health register; do
+	for c in up down health register watch; do
 		assert_output --partial "$c"
 	done
 }
 
 @test "each command has --help" {
-	for c in up down health register; do
+	for c in up down health register watch; do
 		run "$WGN" "$c" --help
 		assert_success
 		assert_output --partial "Usage: wgn $c [OPTIONS]"

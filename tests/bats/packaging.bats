@@ -7,9 +7,9 @@
 
 load test_helper
 
-UNITS=(wgn@.service wgn-health@.service wgn-health@.timer)
+UNITS=(wgn@.service wgn-health@.service wgn-health@.timer wgn-watch@.service)
 MANS=(man8/wgn.8 man8/wgn-up.8 man8/wgn-down.8 man8/wgn-health.8 man8/wgn-register.8
-	man5/wgn.toml.5)
+	man8/wgn-watch.8 man5/wgn.toml.5)
 COMPLETIONS=(usr/share/bash-completion/completions/wgn usr/share/zsh/vendor-completions/_wgn
 	usr/share/fish/vendor_completions.d/wgn.fish)
 
@@ -42,7 +42,7 @@ requires_deb() {
 	[ -n "$DEB" ] || fail "no wgn_*.deb in $DEB_OUT"
 }
 
-# verify_units DIR BINARY: systemd-analyze verify of the three units in DIR, with
+# verify_units DIR BINARY: systemd-analyze verify of the units in DIR, with
 # /usr/sbin/wgn replaced by BINARY (the units name the installed path, which a build
 # tree or a scratch root does not have). Needs no running systemd.
 verify_units() {
@@ -58,7 +58,8 @@ verify_units() {
 	cp "$WGN_SOURCE_DIR"/man/*.5 "$man/man5/"
 	cd "$tmp"
 	run env MANPATH="$man" SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=yes \
-		./wgn@wg0.service ./wgn-health@wg0.service ./wgn-health@wg0.timer
+		./wgn@wg0.service ./wgn-health@wg0.service ./wgn-health@wg0.timer \
+		./wgn-watch@wg0.service
 	cd - >/dev/null
 	assert_success
 	# Unknown keys and bad values are only warnings to systemd; here they fail.
@@ -84,9 +85,9 @@ verify_units() {
 @test "the units are hardened to least privilege" {
 	requires_cmd systemd-analyze
 	local u f
-	for u in wgn@.service wgn-health@.service; do
+	for u in wgn@.service wgn-health@.service wgn-watch@.service; do
 		f="$WGN_SOURCE_DIR/packaging/systemd/$u"
-		for d in "Type=oneshot" "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW" \
+		for d in "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW" \
 			"NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" "PrivateTmp=yes" \
 			"RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6" \
 			"DeviceAllow=/dev/net/tun rw" "ReadWritePaths=/run/wgn /run/wireguard /var/lib/wgn"; do
@@ -101,14 +102,24 @@ verify_units() {
 	grep -qxF "ExecStart=/usr/sbin/wgn health %i --repair --textfile-dir /var/lib/prometheus/node-exporter" \
 		"$WGN_SOURCE_DIR/packaging/systemd/wgn-health@.service"
 	grep -qxF "OnCalendar=minutely" "$WGN_SOURCE_DIR/packaging/systemd/wgn-health@.timer"
+	grep -qxF "Type=oneshot" "$WGN_SOURCE_DIR/packaging/systemd/wgn@.service"
+	grep -qxF "Type=oneshot" "$WGN_SOURCE_DIR/packaging/systemd/wgn-health@.service"
+	f="$WGN_SOURCE_DIR/packaging/systemd/wgn-watch@.service"
+	for d in "Type=notify" "NotifyAccess=main" "ExecStart=/usr/sbin/wgn watch %i" \
+		"ExecReload=/bin/kill -HUP \$MAINPID" "ExecStopPost=/usr/sbin/wgn down %i" \
+		"Conflicts=wgn@%i.service"; do
+		grep -qxF -- "$d" "$f" || fail "wgn-watch@.service lacks $d"
+	done
+	grep -qE '^WatchdogSec=[1-9]' "$f" || fail "wgn-watch@.service has no WatchdogSec"
 	# systemd's own exposure score (0 safest, 10 unsafe): "OK" or better.
 	local tmp="$BATS_TEST_TMPDIR/sec"
 	mkdir -p "$tmp"
-	for u in wgn@.service wgn-health@.service; do
+	for u in wgn@.service wgn-health@.service wgn-watch@.service; do
 		sed "s#/usr/sbin/wgn#$(readlink -f "$WGN")#g" "$WGN_SOURCE_DIR/packaging/systemd/$u" >"$tmp/$u"
 	done
 	cd "$tmp"
-	run systemd-analyze security --offline=yes --threshold=40 ./wgn@wg0.service ./wgn-health@wg0.service
+	run systemd-analyze security --offline=yes --threshold=40 ./wgn@wg0.service ./wgn-health@wg0.service \
+		./wgn-watch@wg0.service
 	cd - >/dev/null
 	assert_success
 }
@@ -167,7 +178,7 @@ verify_units() {
 	assert_line "Section: net"
 }
 
-@test "the package holds the binary, 6 man pages, 3 completions, 3 units and the example" {
+@test "the package holds the binary, 7 man pages, 3 completions, 4 units and the example" {
 	requires_deb
 	local r="$DEB_ROOT"
 	[ -x "$r/usr/sbin/wgn" ] || fail "no /usr/sbin/wgn"

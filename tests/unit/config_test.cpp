@@ -66,6 +66,10 @@ TEST_CASE("a valid config parses with defaults") {
 	CHECK(cfg->connect.attempt_timeout == 5.0);
 	CHECK(cfg->connect.timeout == 120.0);
 	CHECK(cfg->health.stale_handshake == 180);
+	CHECK(cfg->health.interval == 5.0);
+	CHECK(cfg->health.failures == 3);
+	CHECK(cfg->health.failback_after == 60.0);
+	CHECK_FALSE(cfg->health.textfile_dir);
 	CHECK_FALSE(cfg->control_plane);
 }
 
@@ -79,6 +83,8 @@ TEST_CASE("the full schema of SPEC parses") {
 	                  "[connect]\nmax_retries = 3\ninitial_backoff = 0.5\nmax_backoff = 4\n"
 	                  "attempt_timeout = 1.5\ntimeout = 30.0\n"
 	                  "[health]\nstale_handshake = 120\nping_timeout = 1.0\n"
+	                  "interval = 2\nfailures = 4\nfailback_after = 30.5\n"
+	                  "textfile_dir = \"/var/lib/prometheus/node-exporter\"\n"
 	                  "[control_plane]\nurl = \"https://cp.example.com/\"\ntimeout = 3.0\n"
 	                  "max_retries = 2\n[control_plane.labels]\nrole = \"worker\"\n");
 	auto cfg = parse_config(text, s.dir / "wg0.toml");
@@ -95,6 +101,10 @@ TEST_CASE("the full schema of SPEC parses") {
 	CHECK(cfg->connect.initial_backoff == 0.5);
 	CHECK(cfg->connect.max_backoff == 4.0);
 	CHECK(cfg->health.ping_timeout == 1.0);
+	CHECK(cfg->health.interval == 2.0);
+	CHECK(cfg->health.failures == 4);
+	CHECK(cfg->health.failback_after == 30.5);
+	CHECK(cfg->health.textfile_dir == "/var/lib/prometheus/node-exporter");
 	REQUIRE(cfg->control_plane);
 	CHECK(cfg->control_plane->url == "https://cp.example.com");
 	CHECK(cfg->control_plane->labels.at("role") == "worker");
@@ -191,6 +201,12 @@ TEST_CASE("bad configs name file, line and key") {
 	     ":12: connect.max_backoff:", "smaller than connect.initial_backoff"},
 	    {valid("", "", "[health]\nstale_handshake = -5\n"),
 	     ":11: health.stale_handshake:", "positive"},
+	    {valid("", "", "[health]\ninterval = 0.1\n"),
+	     ":11: health.interval:", "at least 0.5 seconds"},
+	    {valid("", "", "[health]\nfailures = 0\n"),
+	     ":11: health.failures:", "out of range"},
+	    {valid("", "", "[health]\nintervall = 5\n"),
+	     ":11: health.intervall:", "did you mean `interval'?"},
 	    {valid("", "", "[control_plane]\nurl = \"http://cp.example.com\"\n"),
 	     ":11: control_plane.url:", "plain http to a host that is not loopback"},
 	    {valid("", "", "[control_plane]\nurl = \"ftp://cp.example.com\"\n"),

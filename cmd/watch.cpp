@@ -1,0 +1,44 @@
+// wgn watch: up, then keep the tunnel up and report its health until SIGTERM.
+#include "commands.h"
+
+namespace wgn {
+
+CLI::App *setup_watch(CLI::App &app, WatchOptions &o)
+{
+	auto *c = app.add_subcommand(
+	        "watch", "Bring the tunnel up and keep it up: check it every health.interval, "
+	                 "mend it, notify systemd (Type=notify)");
+	c->add_option("config", o.target,
+	              "Interface NAME (NAME.toml in the config directory) or FILE")
+	        ->required();
+	c->add_flag("--no-register", o.no_register, "Do not register with the control plane");
+	return c;
+}
+
+} // namespace wgn
+
+#include <csignal>
+
+#include "common.h"
+#include "log.h"
+#include "watch.h"
+
+namespace wgn {
+
+int run_watch(const GlobalOptions &g, const WatchOptions &o)
+{
+	auto loaded = load_target(g, o.target);
+	if (!loaded)
+		return report(loaded.error());
+	ops::UpOptions opt;
+	opt.register_node = !o.no_register;
+	auto fx = ops::system_watch_effects(o.target, g.config_dir, opt);
+	auto out = ops::watch(std::move(*loaded), *fx);
+	if (out.failed_up)
+		return report_up_failure(*out.failed_up);
+	progress(std::string("watch ended by ") + (out.signal == SIGINT ? "SIGINT" : "SIGTERM") +
+	         " after " + std::to_string(out.loops) + " check(s); the tunnel stays up");
+	return 0;
+}
+
+} // namespace wgn

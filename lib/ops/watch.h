@@ -1,0 +1,112 @@
+// wgn watch as an operation: `up`, then a loop of cheap looks at the tunnel every
+// health.interval, mending what it finds, until SIGTERM or SIGINT; the tunnel stays up.
+// It composes ops::up and the health check (check.h) and prints no result: `wgn watch`
+// maps the outcome to an exit code. Progress (log.h): a line when the status changes,
+// one per bring-up and repair, one per reload.
+//
+// One loop:
+//  1. A look (observe_health through CounterSensors: the echo is skipped while the
+//     hub's counters prove it alive).
+//  2. The tunnel is gone (no link, link down, not WireGuard, no hub peer): `up` again,
+//     and after a failed bring-up the next one waits [connect]'s backoff (jittered),
+//     growing with each failure; looks go on meanwhile.
+//     The hub does not answer: a miss; after health.failures misses in a row the hub's
+//     endpoint is re-resolved (repair_health). With several hubs this is where the
+//     failover to the best answering hub slots in.
+//  3. The metrics to health.textfile_dir when set; STATUS= (the human line of health
+//     and what the loop is doing) and WATCHDOG=1 to the service manager.
+//  4. A wait until the next interval, cut short by a signal: SIGHUP reloads the config
+//     and reconciles in place with `up` (a config that does not load, or an up that
+//     fails and rolls back, keeps the previous one); SIGTERM/SIGINT end the watch.
+//     With a watchdog, WATCHDOG=1 also every half watchdog interval while waiting.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "error.h"
+#include "health.h"
+#include "up.h"
+
+namespace wgn::ops {
+
+// Sensors that save the echo: a look whose hub peer handshook within stale_handshake
+// and whose rx counter grew since the previous look has heard the hub (rx counts only
+// authenticated packets), so the echo would prove nothing more. After an answered echo
+// the counter is read again, so that the echo's own reply does not count as traffic
+// at the next look. Between echoes the observation carries the last echo's answer.
+class CounterSensors final : public HealthSensors {
+public:
+	explicit CounterSensors(HealthSensors &inner) : in_(inner) {}
+	// Before each look: what the hub peer is and how fresh its handshake must be.
+	void prepare(const Config &cfg);
+	// After each look: fills in the last echo's answer when this look skipped it.
+	void finish(HealthObservation &o);
+	int echoes = 0; // echoes sent, for the tests and the figures
+
+	Result<std::optional<Link>> link(const std::string &ifname) override;
+	Result<DeviceState> device(const std::string &ifname, std::string *backend) override;
+	Result<double> ping(const std::string &ifname, const IpAddr &to, double timeout) override;
+	std::optional<int64_t> connected_at(const std::string &ifname) override;
+	std::optional<std::string> node_id(const std::string &ifname) override;
+	int64_t now() override;
+	bool echo_needed(const HealthObservation &o) override;
+
+private:
+	HealthSensors &in_;
+	Key hub_{};
+	double stale_ = 180;
+	std::optional<uint64_t> last_rx_; // the hub peer's rx at the previous look
+	std::optional<double> last_rtt_;  // seconds, of the last answered echo
+	bool skipped_ = false;
+};
+
+// Everything the loop touches, so that it is tested with a fake clock.
+class WatchEffects {
+public:
+	virtual ~WatchEffects() = default;
+	// SIGHUP: the config again, keys and all.
+	virtual Result<Config> reload() = 0;
+	virtual UpOutcome up(const Config &cfg) = 0;
+	// One look (check.h without repair, through CounterSensors).
+	virtual HealthResult look(const Config &cfg) = 0;
+	// Re-resolves the hub endpoint of an unhealthy tunnel (repair_health's lines).
+	virtual std::vector<std::string> repair(const Config &cfg, const HealthResult &r) = 0;
+	virtual Status write_textfile(const std::filesystem::path &dir, const HealthResult &r) = 0;
+	// One sd_notify datagram; errors are the effects' to say (once).
+	virtual void notify(const std::string &state) = 0;
+	virtual std::optional<double> watchdog_interval() = 0; // seconds, when asked for
+	virtual double now() = 0;                              // monotonic seconds
+	// Waits up to seconds, less when a signal comes. Returns the signals that came
+	// since the last call as a mask of (1u << signo); 0: none. wait(0) only collects.
+	virtual unsigned wait(double seconds) = 0;
+	virtual double jitter_unit() = 0; // uniform in [0, 1)
+};
+
+struct WatchOutcome {
+	// The first up, when it did not bring the tunnel up: `wgn watch` exits as `wgn up`.
+	std::optional<UpOutcome> failed_up;
+	int signal = 0; // the SIGTERM/SIGINT that ended the loop
+	int loops = 0;
+	int bring_ups = 0;                // ups after the first (link lost), successful or not
+	int reloads = 0;                  // SIGHUPs whose config loaded
+	std::optional<HealthResult> last; // the last look
+};
+
+// The config as loaded with its keys. Returns when a signal ends it or the first up fails.
+WatchOutcome watch(Config cfg, WatchEffects &fx);
+
+// The system's: reload() loads target (NAME or FILE) again; sd_notify from the
+// environment (the variables are removed so that the daemon does not inherit them).
+std::unique_ptr<WatchEffects> system_watch_effects(const std::string &target,
+                                                   std::optional<std::string> config_dir,
+                                                   UpOptions opt = {});
+
+// STATUS= of one loop: the human line of health, and the loop's note when it has one.
+std::string watch_status_line(const HealthResult &r, const std::string &note);
+
+} // namespace wgn::ops

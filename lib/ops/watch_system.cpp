@@ -1,0 +1,109 @@
+// The effects of `wgn watch` on the system (watch.h).
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <poll.h>
+
+#include "backoff.h"
+#include "check.h"
+#include "dataplane.h"
+#include "log.h"
+#include "sdnotify.h"
+#include "watch.h"
+
+namespace wgn::ops {
+
+namespace {
+
+class SystemWatchEffects final : public WatchEffects {
+public:
+	SystemWatchEffects(std::string target, std::optional<std::string> config_dir, UpOptions opt)
+	    : target_(std::move(target)), config_dir_(std::move(config_dir)), opt_(opt),
+	      inner_(system_health_sensors()), sensors_(*inner_),
+	      notifier_(SdNotifier::from_environment())
+	{
+		SignalWatch::install();
+	}
+
+	Result<Config> reload() override
+	{
+		auto path = resolve_config_path(target_, config_dir_);
+		if (!path)
+			return path.error();
+		return load_config(*path);
+	}
+	UpOutcome up(const Config &cfg) override
+	{
+		auto fx = system_up_effects(); // its lock is let go when it dies
+		return ops::up(cfg, opt_, *fx);
+	}
+	HealthResult look(const Config &cfg) override
+	{
+		sensors_.prepare(cfg);
+		auto o = observe_health(cfg, target_, sensors_);
+		sensors_.finish(o);
+		return evaluate_result(std::move(o), cfg.health.stale_handshake);
+	}
+	std::vector<std::string> repair(const Config &cfg, const HealthResult &r) override
+	{
+		auto fx = system_up_effects();
+		UpRepairs repairs(*fx, opt_);
+		return repair_health(cfg, r, repairs);
+	}
+	Status write_textfile(const std::filesystem::path &dir, const HealthResult &r) override
+	{
+		return write_health_textfile(dir, r);
+	}
+	void notify(const std::string &state) override
+	{
+		auto st = notifier_.notify(state);
+		if (!st && !notify_failed_)
+			complain(st.error().message + " (said once)");
+		notify_failed_ = !st;
+	}
+	std::optional<double> watchdog_interval() override
+	{
+		return notifier_.enabled() ? notifier_.watchdog_interval() : std::nullopt;
+	}
+	double now() override
+	{
+		timespec ts{};
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+	}
+	unsigned wait(double seconds) override
+	{
+		if (unsigned m = SignalWatch::take())
+			return m;
+		if (seconds <= 0)
+			return 0;
+		pollfd p{SignalWatch::fd(), POLLIN, 0};
+		int ms = static_cast<int>(std::ceil(seconds * 1000));
+		if (poll(&p, 1, ms) < 0 && errno != EINTR)
+			return 0;
+		return SignalWatch::take();
+	}
+	double jitter_unit() override { return jitter_.next(); }
+
+private:
+	std::string target_;
+	std::optional<std::string> config_dir_;
+	UpOptions opt_;
+	std::unique_ptr<HealthSensors> inner_;
+	CounterSensors sensors_;
+	SdNotifier notifier_;
+	Jitter jitter_;
+	bool notify_failed_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<WatchEffects> system_watch_effects(const std::string &target,
+                                                   std::optional<std::string> config_dir,
+                                                   UpOptions opt)
+{
+	return std::make_unique<SystemWatchEffects>(target, std::move(config_dir), opt);
+}
+
+} // namespace wgn::ops
