@@ -205,12 +205,26 @@ zmodload zsh/zpty
 zpty -b z 'zsh -f -i'
 zpty -w z "PS1='>'; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D"
 zpty -w z "bindkey '^I' list-choices; LISTMAX=1000"
-zpty -n -w z "$2"$'\t'
-sleep 1
+# Completion lists are not drawn while keys are pending, so nothing is typed ahead:
+# wait for compinit (a mark split on the command line, so that its echo does not
+# match), type the line and TAB, then read until zsh has redrawn the line under the
+# list (the line appears twice) or 15 s have passed.
+zpty -w z 'print wgn-rea""dy'
+local out chunk acc= rest line=$2
+# zsh redraws the line without its trailing blank (it moves the cursor instead).
+local word=${line% }
+zpty -r z out '*wgn-ready*'
+zpty -n -w z "$line"$'\t'
+integer i
+for (( i = 0; i < 150; i++ )); do
+	while zpty -r -t z chunk; do acc+=$chunk; done
+	rest=${acc//"$word"/}
+	(( ${#acc} - ${#rest} >= 2 * ${#word} )) && break
+	sleep 0.1
+done
+print -rn -- "$acc"
 zpty -w z $'\C-u'
 zpty -w z 'exit'
-local out
-while zpty -r -t z out; do print -rn -- "$out"; done
 ZSH
 	output="$(cd "$BATS_TEST_TMPDIR" && timeout 20 zsh -f "$BATS_TEST_TMPDIR/drive.zsh" "$fp" "$1" |
 		tr -d '\r')"
