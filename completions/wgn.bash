@@ -82,7 +82,7 @@ _wgn()
 	COMPREPLY=()
 
 	local global_opts="-v --verbose -q --quiet --config-dir -h --help -V --version"
-	local commands="up down health register"
+	local commands="up down health register watch"
 	local formats="human json nagios prometheus"
 
 	# --opt=VALUE split by COMP_WORDBREAKS: complete VALUE for --opt.
@@ -144,6 +144,7 @@ _wgn()
 	down) opts="--dry-run --json" ;;
 	health) opts="--all --format --textfile-dir --stale-after --repair" ;;
 	register) opts="--json" ;;
+	watch) opts="--no-register" ;;
 	*) return 0 ;;
 	esac
 

@@ -28,7 +28,7 @@ function __wgn_words
     end
 end
 
-# The command (up, down, health, register) on the command line, if any.
+# The command (up, down, health, register, watch) on the command line, if any.
 function __wgn_command
     for w in (__wgn_words)
         if test $w != --all
@@ -109,9 +109,10 @@ complete -c wgn -n __wgn_no_command -a up -d 'Bring the tunnel up, verify it and
 complete -c wgn -n __wgn_no_command -a down -d 'Remove the tunnel interface and its run state'
 complete -c wgn -n __wgn_no_command -a health -d 'Check the tunnel (monitoring-plugins exit codes)'
 complete -c wgn -n __wgn_no_command -a register -d 'Register this node with the control plane'
+complete -c wgn -n __wgn_no_command -a watch -d 'Bring the tunnel up and keep it up (systemd Type=notify)'
 
 # up
-complete -c wgn -n '__wgn_using up' -l no-register -d 'Do not register with the control plane'
+complete -c wgn -n '__wgn_using up watch' -l no-register -d 'Do not register with the control plane'
 complete -c wgn -n '__wgn_using up' -l timeout -x -d 'Seconds for the whole of up'
 complete -c wgn -n '__wgn_using up' -l max-retries -x -d 'Attempts after the first (0-1000)'
 complete -c wgn -n '__wgn_using up down' -l dry-run -d 'Print the operations that would be made; change nothing'
