@@ -23,7 +23,9 @@ int report_up_failure(const ops::UpOutcome &o)
 {
 	if (o.error) {
 		if (o.signal) {
-			const char *what = o.change == ops::UpChange::created
+			const char *what = o.removed_unfinished
+			                           ? "removed what an unfinished up left"
+			                   : o.change == ops::UpChange::created
 			                           ? "removed what this run created"
 			                   : o.change == ops::UpChange::reconciled
 			                           ? "the previous state is restored"

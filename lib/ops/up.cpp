@@ -31,6 +31,14 @@ std::string ms(double seconds)
 	return buf;
 }
 
+// A run state that a finished `up` of this very configuration wrote. Anything less (none,
+// or one of another configuration) means the last `up` that touched the device was
+// killed before it verified and recorded it.
+bool recorded(const std::optional<RunState> &rs, const Config &cfg)
+{
+	return rs && rs->connected_at > 0 && rs->config_fingerprint == config_fingerprint(cfg);
+}
+
 // Registration after a verified tunnel, unless opted out or without [control_plane].
 // The tunnel stays up whatever happens here.
 void register_after_up(const Config &cfg, const UpOptions &opt, UpEffects &fx, UpOutcome &out)
@@ -105,14 +113,19 @@ UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
 	std::optional<RunState> prev = previous ? *previous : std::nullopt;
 
 	auto ops = plan_up(cfg, *obs, *ctx);
-	if (plan_is_noop(ops)) {
+	const bool noop = plan_is_noop(ops);
+	if (noop && recorded(prev, cfg)) {
 		progress(dev + " is already up with this configuration");
 		out.tunnel_up = true;
-		out.connected_at = prev ? prev->connected_at : 0;
+		out.connected_at = prev->connected_at;
 		register_after_up(cfg, opt, fx, out);
 		return out;
 	}
-	out.change = obs->exists ? UpChange::reconciled : UpChange::created;
+	if (noop)
+		progress(dev + " is up with this configuration, but no finished `up` recorded it; "
+		               "verifying");
+	else
+		out.change = obs->exists ? UpChange::reconciled : UpChange::created;
 
 	Effects efx = fx.executor_effects(ctx->userspace);
 	WireGuardControl &wg = efx.wg;
@@ -144,6 +157,20 @@ UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
 		Error e = connected.error();
 		if (out.change == UpChange::reconciled && !fx.signal())
 			e.message += "; the previous configuration is restored";
+		// No run state at all (known to be absent, not unreadable): what a killed `up`
+		// left. Finish its rollback as it would have, signal or not.
+		if (noop && previous && !previous->has_value()) {
+			(void)ex.rollback();
+			for (auto &op : plan_down(dev, *obs, false))
+				(void)ex.apply(op);
+			ex.commit();
+			out.rolled_back = true;
+			out.removed_unfinished = true;
+			e.message += "; removed the interface that an unfinished `up` left";
+			return failed(e);
+		}
+		if (noop && !fx.signal())
+			e.message += "; the interface is left as it was found";
 		return rollback_and_fail(e);
 	}
 	out.rtt = connected->rtt;
@@ -154,7 +181,9 @@ UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
 	RunState rs;
 	rs.interface = dev;
 	rs.connected_at = keep_since ? prev->connected_at : now;
-	rs.reconciled_at = out.change == UpChange::reconciled ? now : 0;
+	rs.reconciled_at = out.change == UpChange::reconciled ? now
+	                   : prev && noop                     ? prev->reconciled_at
+	                                                      : 0;
 	rs.backend = out.backend;
 	rs.daemon_pid =
 	        ex.daemon_pid() ? ex.daemon_pid() : (prev ? prev->daemon_pid : std::nullopt);

@@ -46,8 +46,8 @@ struct UpOptions {
 
 struct UpOutcome {
 	std::string interface;
-	// The tunnel is up: verified by this run, or found up with this configuration.
-	// Registration may still have failed.
+	// The tunnel is up: verified by this run, or found up with this configuration and
+	// recorded by a finished `up` (run state). Registration may still have failed.
 	bool tunnel_up = false;
 	UpChange change = UpChange::unchanged;
 	// This run proved that the tunnel carries traffic (false for a recorded no-op).
@@ -61,6 +61,8 @@ struct UpOutcome {
 	// Why the tunnel is not up (its category is the exit code of `wgn up`).
 	std::optional<Error> error;
 	bool rolled_back = false; // this run's changes were undone after the failure
+	// The failure removed a tunnel that a killed `up` had left unverified (up(), 2.).
+	bool removed_unfinished = false;
 	// SIGINT/SIGTERM that ended the run (0: none).
 	int signal = 0;
 
@@ -118,8 +120,13 @@ std::unique_ptr<UpEffects> system_up_effects();
 // The flow, in order:
 //  1. CAP_NET_ADMIN (else no_perm), the interface lock, a look at the link (a link of
 //     another kind: os), backend/endpoint/MTU (make_plan_context), the run state.
-//  2. The plan (plan.h). Nothing to change: a no-op, change unchanged, not verified;
-//     registers when the current content is not registered yet.
+//  2. The plan (plan.h). Nothing to change and a run state of this configuration
+//     (a finished `up`): a no-op, change unchanged, not verified; registers when the
+//     current content is not registered yet.
+//     Nothing to change but no run state, or one of another configuration (an `up`
+//     that was killed before it finished): verified as below, change unchanged; when
+//     verification fails, a tunnel without any run state is removed (it is the
+//     unfinished work of a killed `up`), one with a run state is left as found.
 //  3. Otherwise the plan runs through the executor (change created or reconciled), then
 //     verification with connect.max_retries, backoff and connect.timeout overall.
 //     Any failure or signal rolls back (rolled_back); a failed reconcile says "the

@@ -290,3 +290,61 @@ unreachable_config() {
 	assert_success
 	assert_node_clean
 }
+
+# up killed with SIGKILL while it retries leaves a link and a daemon and no run state:
+# no rollback ran. The next up must not take that link for a finished one.
+kill9_up_during_retries() {
+	local err="$BATS_TEST_TMPDIR/killed.err"
+	node_wgn_exec up "$NODE_IF" 2>"$err" &
+	local pid=$!
+	wait_for 15 grep -q "attempt 1/51 failed" "$err" || fail "no attempt: $(cat "$err")"
+	kill -KILL "$pid"
+	wait "$pid" || true
+	ip -n "$NODE_NS" link show dev "$NODE_IF" >/dev/null
+	[ ! -e "$WGN_RUN_DIR/$NODE_IF.json" ]
+}
+
+@test "after kill -9 of up during its retries, up against a silent hub does not say 'already up'" {
+	ip -n "$HUB_NS" link set vh down
+	NODE_CONFIG_ATTEMPT_TIMEOUT=0.3 NODE_CONFIG_BACKOFF=0.1 NODE_CONFIG_RETRIES=50 \
+		NODE_CONFIG_TIMEOUT=60 node_write_config
+	kill9_up_during_retries
+
+	run --separate-stderr node_wgn up "$NODE_IF" --max-retries 1 --timeout 5 --json
+	assert_failure 69
+	[[ "$stderr" != *"already up"* ]] || fail "$stderr"
+	[[ "$stderr" == *"attempt 2/2 failed"* ]] || fail "$stderr"
+	assert_line --partial '"success":false'
+	# What the killed up left is gone, as its rollback would have removed it.
+	assert_node_clean
+}
+
+@test "after kill -9 of up during its retries, up verifies the tunnel it finds and records it" {
+	ip -n "$HUB_NS" link set vh down
+	NODE_CONFIG_ATTEMPT_TIMEOUT=0.3 NODE_CONFIG_BACKOFF=0.1 NODE_CONFIG_RETRIES=50 \
+		NODE_CONFIG_TIMEOUT=60 node_write_config
+	kill9_up_during_retries
+	local before
+	before="$(node_ifindex)"
+	ip -n "$HUB_NS" link set vh up
+
+	run --separate-stderr node_wgn up "$NODE_IF" --max-retries 5 --json
+	assert_success
+	[[ "$stderr" != *"already up"* ]] || fail "$stderr"
+	[[ "$stderr" == *"is up (unchanged"* ]] || fail "$stderr"
+	assert_line --partial '"success":true'
+	assert_line --partial '"change":"unchanged"'
+	refute_line --partial '"attempts":0'
+	[ "$(node_ifindex)" = "$before" ]
+	[ -f "$WGN_RUN_DIR/$NODE_IF.json" ]
+	grep -q '"connected_at": [1-9]' "$WGN_RUN_DIR/$NODE_IF.json" ||
+		fail "$(cat "$WGN_RUN_DIR/$NODE_IF.json")"
+
+	# Now recorded: the next up is the no-op, and down leaves nothing.
+	run node_wgn up "$NODE_IF" --json
+	assert_success
+	assert_output --partial "already up"
+	run node_wgn down "$NODE_IF"
+	assert_success
+	assert_node_clean
+}

@@ -348,6 +348,58 @@ TEST_CASE("ops::up: the same configuration recorded by a finished up is a no-op"
 	CHECK(fx.calls == std::vector<std::string>{"lock", "unlock"});
 }
 
+TEST_CASE("ops::up: a tunnel no finished up recorded is verified (issue 13)")
+{
+	Quiet q;
+	auto c = up_config();
+	SECTION("the hub answers: verified and recorded, nothing changed")
+	{
+		FakeSystem fx;
+		fx.obs = up_as_configured(c);
+		fx.link_exists = true;
+		fx.answers = {false, true};
+		auto o = ops::up(c, {}, fx);
+		CHECK(o.success());
+		CHECK(o.verified);
+		CHECK(o.change == ops::UpChange::unchanged);
+		CHECK(o.attempts == 2);
+		REQUIRE(fx.run_state);
+		CHECK(fx.run_state->connected_at == 1700000000);
+		CHECK(fx.calls == std::vector<std::string>{"lock", "verify", "verify",
+		                                           "write_run_state", "unlock"});
+	}
+	SECTION("no run state and no answer: the killed up's tunnel is removed")
+	{
+		FakeSystem fx;
+		fx.obs = up_as_configured(c);
+		fx.link_exists = true;
+		auto o = ops::up(c, {}, fx);
+		REQUIRE(o.error);
+		CHECK(o.error->code == Errc::unavailable);
+		CHECK(o.attempts == 3);
+		CHECK(o.removed_unfinished);
+		CHECK(o.rolled_back);
+		CHECK(fx.called("stop_daemon"));
+		CHECK(!fx.link_exists);
+		CHECK(!fx.run_state);
+	}
+	SECTION("a run state of another configuration and no answer: left as found")
+	{
+		FakeSystem fx;
+		fx.obs = up_as_configured(c);
+		fx.link_exists = true;
+		fx.run_state = recorded_state(c);
+		fx.run_state->config_fingerprint = "an older configuration";
+		auto o = ops::up(c, {}, fx);
+		REQUIRE(o.error);
+		CHECK(!o.removed_unfinished);
+		CHECK(o.error->message.find("left as it was found") != std::string::npos);
+		CHECK(fx.link_exists);
+		CHECK(!fx.called("stop_daemon"));
+		CHECK(fx.run_state->config_fingerprint == "an older configuration");
+	}
+}
+
 TEST_CASE("ops::up: registration after a verified tunnel; its failure leaves the tunnel up")
 {
 	Quiet q;
