@@ -11,7 +11,10 @@
 
 namespace wgn {
 
-void wipe(void *p, size_t n) { OPENSSL_cleanse(p, n); }
+void wipe(void *p, size_t n)
+{
+	OPENSSL_cleanse(p, n);
+}
 void wipe(std::string &s)
 {
 	if (!s.empty())
@@ -19,7 +22,10 @@ void wipe(std::string &s)
 	s.clear();
 }
 
-SecretKey::~SecretKey() { wipe(key_.data(), key_.size()); }
+SecretKey::~SecretKey()
+{
+	wipe(key_.data(), key_.size());
+}
 
 bool SecretKey::operator==(const SecretKey &o) const
 {
@@ -133,7 +139,8 @@ Key x25519(const Key &scalar, const Key &u)
 	EVP_PKEY *peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, u.data(), 32);
 	EVP_PKEY_CTX *ctx = priv ? EVP_PKEY_CTX_new(priv, nullptr) : nullptr;
 	size_t len = out.size();
-	if (ctx && peer && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, peer) == 1)
+	if (ctx && peer && EVP_PKEY_derive_init(ctx) == 1 &&
+	    EVP_PKEY_derive_set_peer(ctx, peer) == 1)
 		EVP_PKEY_derive(ctx, out.data(), &len);
 	EVP_PKEY_CTX_free(ctx);
 	EVP_PKEY_free(peer);
@@ -145,7 +152,7 @@ Key public_key_of(const SecretKey &priv)
 {
 	Key out{};
 	EVP_PKEY *pkey =
-	    EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.bytes().data(), 32);
+	        EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.bytes().data(), 32);
 	size_t len = out.size();
 	if (pkey)
 		EVP_PKEY_get_raw_public_key(pkey, out.data(), &len);
@@ -154,20 +161,22 @@ Key public_key_of(const SecretKey &priv)
 }
 
 Result<SecretKey> read_key_file(const std::filesystem::path &path, std::string_view what,
-				bool must_be_private)
+                                bool must_be_private)
 {
 	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return make_error(Errc::config, "cannot read " + std::string(what) + " file " +
-						    path.string() + ": " + std::strerror(errno));
+		                                        path.string() + ": " +
+		                                        std::strerror(errno));
 	struct stat st {};
 	if (fstat(fd, &st) == 0 && must_be_private && (st.st_mode & 077)) {
 		close(fd);
 		char mode[8];
 		snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
 		return make_error(Errc::config,
-				  std::string(what) + " file " + path.string() + " has mode " + mode +
-				      " and is readable by others; run chmod 600 " + path.string());
+		                  std::string(what) + " file " + path.string() + " has mode " +
+		                          mode + " and is readable by others; run chmod 600 " +
+		                          path.string());
 	}
 	char buf[128];
 	ssize_t n = read(fd, buf, sizeof(buf));
@@ -179,8 +188,9 @@ Result<SecretKey> read_key_file(const std::filesystem::path &path, std::string_v
 	auto key = base64_decode(text);
 	wipe(text);
 	if (!key)
-		return make_error(Errc::config, std::string(what) + " file " + path.string() +
-						    " does not hold a key (32 bytes of base64)");
+		return make_error(Errc::config,
+		                  std::string(what) + " file " + path.string() +
+		                          " does not hold a key (32 bytes of base64)");
 	SecretKey secret(*key);
 	wipe(key->data(), key->size());
 	return secret;

@@ -93,7 +93,7 @@ SockAddr to_sockaddr(const IpAddr &a, uint16_t port)
 Status bind_to_device(int fd, const std::string &ifname)
 {
 	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
-		       static_cast<socklen_t>(ifname.size() + 1)) < 0)
+	               static_cast<socklen_t>(ifname.size() + 1)) < 0)
 		return sys_error("cannot bind a socket to " + ifname);
 	return Ok{};
 }
@@ -146,7 +146,7 @@ std::string build_echo_request(int family, uint16_t id, uint16_t seq, const std:
 }
 
 bool is_echo_reply(int family, const uint8_t *buf, size_t len, bool ip_header, bool check_id,
-		   uint16_t id, uint16_t seq, const std::string &payload)
+                   uint16_t id, uint16_t seq, const std::string &payload)
 {
 	if (ip_header) {
 		if (len < 20 || (buf[0] >> 4) != 4)
@@ -183,7 +183,7 @@ IpAddr first_host(const IpPrefix &prefix)
 }
 
 Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double timeout,
-			    const ProbeOptions &opt)
+                            const ProbeOptions &opt)
 {
 	const int family = dst.family;
 	const int proto = family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
@@ -199,10 +199,10 @@ Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double
 	}
 	if (s < 0)
 		return sys_error(
-		    std::string("cannot open an ICMP socket to probe ") + hub +
-		    (errno == EPERM || errno == EACCES
-			 ? " (needs CAP_NET_RAW or a group in net.ipv4.ping_group_range)"
-			 : ""));
+		        std::string("cannot open an ICMP socket to probe ") + hub +
+		        (errno == EPERM || errno == EACCES
+		                 ? " (needs CAP_NET_RAW or a group in net.ipv4.ping_group_range)"
+		                 : ""));
 	UniqueFd sock(s);
 	if (auto st = bind_to_device(s, ifname); !st)
 		return st.error();
@@ -214,8 +214,8 @@ Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double
 		setsockopt(s, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f));
 	}
 
-	uint16_t id =
-	    static_cast<uint16_t>(getpid() ^ (Clock::now().time_since_epoch().count() & 0xffff));
+	uint16_t id = static_cast<uint16_t>(getpid() ^
+	                                    (Clock::now().time_since_epoch().count() & 0xffff));
 	const uint16_t seq = 1;
 	const std::string payload = random_payload();
 	const std::string req = build_echo_request(family, id, seq, payload);
@@ -223,14 +223,14 @@ Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double
 
 	auto t0 = Clock::now();
 	if (sendto(s, req.data(), req.size(), 0, reinterpret_cast<const sockaddr *>(&to.ss),
-		   to.len) < 0) {
+	           to.len) < 0) {
 		int e = errno;
 		if (e == EPERM || e == EACCES)
 			return sys_error("cannot send an ICMP echo to " + hub);
 		// WireGuard says ENOKEY or EDESTADDRREQ when it has no peer or endpoint for
 		// dst; routing says unreachable. Either way the hub cannot answer.
 		return make_error(Errc::unavailable, hub + " cannot be reached through " + ifname +
-							 ": " + std::strerror(e));
+		                                             ": " + std::strerror(e));
 	}
 
 	uint8_t buf[1500];
@@ -247,16 +247,16 @@ Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double
 		if (n < 0)
 			continue; // an ICMP error or a spurious wakeup: the answer may still come
 		if (is_echo_reply(family, buf, static_cast<size_t>(n), raw && family == AF_INET,
-				  raw, id, seq, payload))
+		                  raw, id, seq, payload))
 			return seconds_since(t0);
 	}
 	return make_error(Errc::unavailable,
-			  hub + " did not answer within " + format_seconds(timeout) + "s");
+	                  hub + " did not answer within " + format_seconds(timeout) + "s");
 }
 
 Result<double> wait_for_handshake(WireGuardControl &wg, const std::string &ifname, const Key &peer,
-				  int64_t after_epoch, const IpAddr &kick_dst, double timeout,
-				  const ProbeOptions &opt)
+                                  int64_t after_epoch, const IpAddr &kick_dst, double timeout,
+                                  const ProbeOptions &opt)
 {
 	const std::string hub = "hub " + base64_encode(peer);
 	auto t0 = Clock::now();
@@ -290,7 +290,7 @@ Result<double> wait_for_handshake(WireGuardControl &wg, const std::string &ifnam
 		interval = std::min(interval * 2, 0.25);
 	}
 	return make_error(Errc::unavailable, hub + " did not complete a handshake within " +
-						 format_seconds(timeout) + "s");
+	                                             format_seconds(timeout) + "s");
 }
 
 } // namespace wgn

@@ -143,7 +143,7 @@ int ctl_done(const nlmsghdr *nlh, void *data)
 } // namespace
 
 Status NetlinkSocket::request(const std::string &what, const nlmsghdr *msg, Callback cb, void *data,
-			      bool missing_ok, bool exists_ok)
+                              bool missing_ok, bool exists_ok)
 {
 	last_errno_ = 0;
 	if (mnl_socket_sendto(nl_, msg, msg->nlmsg_len) < 0)
@@ -162,7 +162,7 @@ Status NetlinkSocket::request(const std::string &what, const nlmsghdr *msg, Call
 			return netlink_error(what, errno, "");
 		errno = 0;
 		ret = mnl_cb_run2(buf, static_cast<size_t>(n), msg->nlmsg_seq, portid_, data_cb, &d,
-				  ctl, NLMSG_MIN_TYPE);
+		                  ctl, NLMSG_MIN_TYPE);
 		if (ret == MNL_CB_ERROR && sink.err == 0)
 			sink.err = errno ? errno : EPROTO;
 		// A WireGuard dump carries the private key; it must not linger here.
@@ -172,7 +172,7 @@ Status NetlinkSocket::request(const std::string &what, const nlmsghdr *msg, Call
 		return Ok{};
 	last_errno_ = sink.err;
 	bool missing = sink.err == ENODEV || sink.err == ESRCH || sink.err == ENOENT ||
-		       sink.err == EADDRNOTAVAIL;
+	               sink.err == EADDRNOTAVAIL;
 	if ((missing_ok && missing) || (exists_ok && sink.err == EEXIST))
 		return Ok{};
 	return netlink_error(what, sink.err, sink.ext_ack);
@@ -188,7 +188,10 @@ Result<Rtnl> Rtnl::open()
 	return Rtnl(std::move(*s));
 }
 
-static std::string dev_name(int ifindex) { return "dev #" + std::to_string(ifindex); }
+static std::string dev_name(int ifindex)
+{
+	return "dev #" + std::to_string(ifindex);
+}
 
 namespace {
 
@@ -227,7 +230,7 @@ Result<std::optional<LinkInfo>> Rtnl::get_link_by(const std::string &name, int i
 	build_getlink(buf, sock_.next_seq(), name, ifindex);
 	std::optional<LinkInfo> link;
 	auto st = sock_.request("look up link " + (name.empty() ? dev_name(ifindex) : name),
-				reinterpret_cast<nlmsghdr *>(buf), link_cb, &link, true);
+	                        reinterpret_cast<nlmsghdr *>(buf), link_cb, &link, true);
 	if (!st)
 		return st.error();
 	return link; // empty when the kernel said ENODEV
@@ -238,14 +241,17 @@ Result<std::optional<LinkInfo>> Rtnl::get_link(const std::string &name)
 	return get_link_by(name, 0);
 }
 
-Result<std::optional<LinkInfo>> Rtnl::get_link(int ifindex) { return get_link_by("", ifindex); }
+Result<std::optional<LinkInfo>> Rtnl::get_link(int ifindex)
+{
+	return get_link_by("", ifindex);
+}
 
 Status Rtnl::create_wireguard_link(const std::string &name)
 {
 	char buf[kRtnlBufSize];
 	build_newlink_wireguard(buf, sock_.next_seq(), name);
 	return sock_.request("create WireGuard link " + name, reinterpret_cast<nlmsghdr *>(buf),
-			     nullptr, nullptr);
+	                     nullptr, nullptr);
 }
 
 Status Rtnl::delete_link(const std::string &name)
@@ -253,7 +259,7 @@ Status Rtnl::delete_link(const std::string &name)
 	char buf[kRtnlBufSize];
 	build_dellink(buf, sock_.next_seq(), name);
 	return sock_.request("delete link " + name, reinterpret_cast<nlmsghdr *>(buf), nullptr,
-			     nullptr);
+	                     nullptr);
 }
 
 Status Rtnl::set_link_up(int ifindex, bool up)
@@ -261,7 +267,7 @@ Status Rtnl::set_link_up(int ifindex, bool up)
 	char buf[kRtnlBufSize];
 	build_setlink_up(buf, sock_.next_seq(), ifindex, up);
 	return sock_.request("set " + dev_name(ifindex) + (up ? " up" : " down"),
-			     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr);
+	                     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr);
 }
 
 Status Rtnl::set_mtu(int ifindex, uint32_t mtu)
@@ -269,7 +275,7 @@ Status Rtnl::set_mtu(int ifindex, uint32_t mtu)
 	char buf[kRtnlBufSize];
 	build_setlink_mtu(buf, sock_.next_seq(), ifindex, mtu);
 	return sock_.request("set mtu " + std::to_string(mtu) + " on " + dev_name(ifindex),
-			     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr);
+	                     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr);
 }
 
 // Adding an address or route that is already there counts as done (EEXIST), so a
@@ -279,7 +285,7 @@ Status Rtnl::add_address(int ifindex, const IpPrefix &p)
 	char buf[kRtnlBufSize];
 	build_newaddr(buf, sock_.next_seq(), ifindex, p, true);
 	return sock_.request("add address " + p.str() + " to " + dev_name(ifindex),
-			     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr, false, true);
+	                     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr, false, true);
 }
 
 Status Rtnl::del_address(int ifindex, const IpPrefix &p)
@@ -287,7 +293,7 @@ Status Rtnl::del_address(int ifindex, const IpPrefix &p)
 	char buf[kRtnlBufSize];
 	build_newaddr(buf, sock_.next_seq(), ifindex, p, false);
 	return sock_.request("delete address " + p.str() + " from " + dev_name(ifindex),
-			     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr, true);
+	                     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr, true);
 }
 
 Result<std::vector<IpPrefix>> Rtnl::list_addresses(int ifindex)
@@ -296,7 +302,7 @@ Result<std::vector<IpPrefix>> Rtnl::list_addresses(int ifindex)
 	build_getaddr_dump(buf, sock_.next_seq());
 	AddrDump d{ifindex, {}};
 	auto st = sock_.request("list addresses of " + dev_name(ifindex),
-				reinterpret_cast<nlmsghdr *>(buf), addr_cb, &d);
+	                        reinterpret_cast<nlmsghdr *>(buf), addr_cb, &d);
 	if (!st)
 		return st.error();
 	return d.out;
@@ -319,7 +325,7 @@ Status Rtnl::add_route(int ifindex, const IpPrefix &p)
 		if (r.dst == p.network() && r.oif == ifindex && r.table == RT_TABLE_MAIN)
 			return Ok{};
 	return make_error(Errc::os,
-			  "cannot " + what + ": a route to it already exists via another device");
+	                  "cannot " + what + ": a route to it already exists via another device");
 }
 
 Status Rtnl::del_route(int ifindex, const IpPrefix &p)
@@ -327,7 +333,7 @@ Status Rtnl::del_route(int ifindex, const IpPrefix &p)
 	char buf[kRtnlBufSize];
 	build_newroute(buf, sock_.next_seq(), ifindex, p, false);
 	return sock_.request("delete route " + p.network().str() + " via " + dev_name(ifindex),
-			     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr, true);
+	                     reinterpret_cast<nlmsghdr *>(buf), nullptr, nullptr, true);
 }
 
 Result<std::vector<RouteInfo>> Rtnl::dump_routes()
@@ -336,7 +342,7 @@ Result<std::vector<RouteInfo>> Rtnl::dump_routes()
 	build_getroute_dump(buf, sock_.next_seq());
 	std::vector<RouteInfo> routes;
 	auto st =
-	    sock_.request("list routes", reinterpret_cast<nlmsghdr *>(buf), route_cb, &routes);
+	        sock_.request("list routes", reinterpret_cast<nlmsghdr *>(buf), route_cb, &routes);
 	if (!st)
 		return st.error();
 	return routes;
@@ -360,17 +366,17 @@ Result<uint32_t> Rtnl::route_mtu_to(const SockAddr &dst)
 	a.family = dst.family();
 	if (a.family == AF_INET)
 		std::memcpy(a.bytes.data(),
-			    &reinterpret_cast<const sockaddr_in *>(&dst.ss)->sin_addr, 4);
+		            &reinterpret_cast<const sockaddr_in *>(&dst.ss)->sin_addr, 4);
 	else if (a.family == AF_INET6)
 		std::memcpy(a.bytes.data(),
-			    &reinterpret_cast<const sockaddr_in6 *>(&dst.ss)->sin6_addr, 16);
+		            &reinterpret_cast<const sockaddr_in6 *>(&dst.ss)->sin6_addr, 16);
 	else
 		return uint32_t{0};
 	char buf[kRtnlBufSize];
 	build_getroute_to(buf, sock_.next_seq(), a);
 	std::vector<RouteInfo> routes;
 	auto st = sock_.request("look up the route to " + a.str(),
-				reinterpret_cast<nlmsghdr *>(buf), route_cb, &routes);
+	                        reinterpret_cast<nlmsghdr *>(buf), route_cb, &routes);
 	if (!st) {
 		int e = sock_.last_errno();
 		if (e == ENETUNREACH || e == EHOSTUNREACH || e == ENETDOWN)

@@ -54,7 +54,7 @@ public:
 	// missing_ok: ENODEV, ESRCH, ENOENT, EADDRNOTAVAIL count as done (deleting what is
 	// gone). exists_ok: EEXIST counts as done (adding what is there).
 	Status request(const std::string &what, const nlmsghdr *msg, Callback cb, void *data,
-		       bool missing_ok = false, bool exists_ok = false);
+	               bool missing_ok = false, bool exists_ok = false);
 	// The errno of the last failed request (0 if none), for callers that tell
 	// "no such device" from other failures.
 	int last_errno() const { return last_errno_; }

@@ -83,7 +83,7 @@ size_t build_setlink_mtu(char *buf, uint32_t seq, int ifindex, uint32_t mtu)
 size_t build_newaddr(char *buf, uint32_t seq, int ifindex, const IpPrefix &p, bool add)
 {
 	nlmsghdr *nlh = put_header(buf, add ? RTM_NEWADDR : RTM_DELADDR,
-				   NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), seq);
+	                           NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), seq);
 	auto *ifa = static_cast<ifaddrmsg *>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
 	ifa->ifa_family = static_cast<uint8_t>(p.addr.family);
 	ifa->ifa_prefixlen = p.prefix_len;
@@ -108,7 +108,7 @@ size_t build_getaddr_dump(char *buf, uint32_t seq)
 size_t build_newroute(char *buf, uint32_t seq, int ifindex, const IpPrefix &p, bool add)
 {
 	nlmsghdr *nlh = put_header(buf, add ? RTM_NEWROUTE : RTM_DELROUTE,
-				   NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), seq);
+	                           NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), seq);
 	auto *rtm = static_cast<rtmsg *>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
 	rtm->rtm_family = static_cast<uint8_t>(p.addr.family);
 	rtm->rtm_dst_len = p.prefix_len;
@@ -166,7 +166,10 @@ int collect_attr(const nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-bool is_u32(const nlattr *a) { return a && mnl_attr_validate(a, MNL_TYPE_U32) == 0; }
+bool is_u32(const nlattr *a)
+{
+	return a && mnl_attr_validate(a, MNL_TYPE_U32) == 0;
+}
 
 bool address_of(const nlattr *a, int family, IpAddr *out)
 {

@@ -88,7 +88,7 @@ namespace {
 Error malformed(size_t line, std::string_view why)
 {
 	return make_error(Errc::os, "the userspace WireGuard daemon's reply is malformed at line " +
-					std::to_string(line) + ": " + std::string(why));
+	                                    std::to_string(line) + ": " + std::string(why));
 }
 
 template <class T> bool parse_number(std::string_view v, T *out)
@@ -134,16 +134,16 @@ Result<int> parse_errno(std::string_view reply)
 {
 	std::optional<int> err;
 	auto e = for_each_line(
-	    reply,
-	    [&](size_t lineno, std::string_view k, std::string_view v) -> std::optional<Error> {
-		    int n = 0;
-		    if (k != "errno")
-			    return std::nullopt;
-		    if (!parse_number(v, &n))
-			    return malformed(lineno, "errno is not a number");
-		    err = n;
-		    return std::nullopt;
-	    });
+	        reply,
+	        [&](size_t lineno, std::string_view k, std::string_view v) -> std::optional<Error> {
+		        int n = 0;
+		        if (k != "errno")
+			        return std::nullopt;
+		        if (!parse_number(v, &n))
+			        return malformed(lineno, "errno is not a number");
+		        err = n;
+		        return std::nullopt;
+	        });
 	if (e)
 		return *e;
 	if (!err)
@@ -157,85 +157,89 @@ Result<DeviceState> parse_get(std::string_view reply)
 	PeerState *peer = nullptr;
 	std::optional<int> err;
 	auto bad = for_each_line(
-	    reply, [&](size_t n, std::string_view k, std::string_view v) -> std::optional<Error> {
-		    auto key = [&](Key *out) -> std::optional<Error> {
-			    auto kk = hex_decode(v);
-			    if (!kk)
-				    return malformed(n, std::string(k) + " is not 64 hex digits");
-			    *out = *kk;
-			    wipe(kk->data(), kk->size());
-			    return std::nullopt;
-		    };
-		    if (err)
-			    return malformed(n, "a line follows errno");
-		    if (k == "errno") {
-			    int x = 0;
-			    if (!parse_number(v, &x))
-				    return malformed(n, "errno is not a number");
-			    err = x;
-		    } else if (k == "public_key") {
-			    d.peers.emplace_back();
-			    peer = &d.peers.back();
-			    return key(&peer->public_key);
-		    } else if (!peer && k == "private_key") {
-			    Key priv{};
-			    if (auto e = key(&priv))
-				    return e;
-			    d.has_private_key = !is_zero(priv);
-			    if (d.has_private_key) {
-				    d.private_key = SecretKey(priv);
-				    d.public_key = public_key_of(*d.private_key);
-			    }
-			    wipe(priv.data(), priv.size());
-		    } else if (!peer && k == "listen_port") {
-			    if (!parse_number(v, &d.listen_port))
-				    return malformed(n, "listen_port is not a port");
-		    } else if (!peer && k == "fwmark") {
-			    if (!parse_number(v, &d.fwmark))
-				    return malformed(n, "fwmark is not a number");
-		    } else if (peer && k == "preshared_key") {
-			    Key psk{};
-			    if (auto e = key(&psk))
-				    return e;
-			    if (!is_zero(psk))
-				    peer->preshared_key = SecretKey(psk);
-			    wipe(psk.data(), psk.size());
-		    } else if (peer && k == "endpoint") {
-			    auto ep = parse_sockaddr(v);
-			    if (!ep)
-				    return malformed(n, "endpoint is not ip:port");
-			    peer->endpoint = *ep;
-		    } else if (peer && k == "persistent_keepalive_interval") {
-			    if (!parse_number(v, &peer->persistent_keepalive))
-				    return malformed(
-					n, "persistent_keepalive_interval is not a number");
-		    } else if (peer && k == "last_handshake_time_sec") {
-			    if (!parse_number(v, &peer->last_handshake_sec))
-				    return malformed(n, "last_handshake_time_sec is not a number");
-		    } else if (peer && k == "rx_bytes") {
-			    if (!parse_number(v, &peer->rx_bytes))
-				    return malformed(n, "rx_bytes is not a number");
-		    } else if (peer && k == "tx_bytes") {
-			    if (!parse_number(v, &peer->tx_bytes))
-				    return malformed(n, "tx_bytes is not a number");
-		    } else if (peer && k == "allowed_ip") {
-			    auto p = parse_prefix(v);
-			    if (!p || v.find('/') == std::string_view::npos)
-				    return malformed(n, "allowed_ip is not a CIDR");
-			    peer->allowed_ips.push_back(*p);
-		    }
-		    // Other keys (protocol_version, last_handshake_time_nsec, what a newer
-		    // daemon adds) carry nothing wgn uses.
-		    return std::nullopt;
-	    });
+	        reply,
+	        [&](size_t n, std::string_view k, std::string_view v) -> std::optional<Error> {
+		        auto key = [&](Key *out) -> std::optional<Error> {
+			        auto kk = hex_decode(v);
+			        if (!kk)
+				        return malformed(n,
+				                         std::string(k) + " is not 64 hex digits");
+			        *out = *kk;
+			        wipe(kk->data(), kk->size());
+			        return std::nullopt;
+		        };
+		        if (err)
+			        return malformed(n, "a line follows errno");
+		        if (k == "errno") {
+			        int x = 0;
+			        if (!parse_number(v, &x))
+				        return malformed(n, "errno is not a number");
+			        err = x;
+		        } else if (k == "public_key") {
+			        d.peers.emplace_back();
+			        peer = &d.peers.back();
+			        return key(&peer->public_key);
+		        } else if (!peer && k == "private_key") {
+			        Key priv{};
+			        if (auto e = key(&priv))
+				        return e;
+			        d.has_private_key = !is_zero(priv);
+			        if (d.has_private_key) {
+				        d.private_key = SecretKey(priv);
+				        d.public_key = public_key_of(*d.private_key);
+			        }
+			        wipe(priv.data(), priv.size());
+		        } else if (!peer && k == "listen_port") {
+			        if (!parse_number(v, &d.listen_port))
+				        return malformed(n, "listen_port is not a port");
+		        } else if (!peer && k == "fwmark") {
+			        if (!parse_number(v, &d.fwmark))
+				        return malformed(n, "fwmark is not a number");
+		        } else if (peer && k == "preshared_key") {
+			        Key psk{};
+			        if (auto e = key(&psk))
+				        return e;
+			        if (!is_zero(psk))
+				        peer->preshared_key = SecretKey(psk);
+			        wipe(psk.data(), psk.size());
+		        } else if (peer && k == "endpoint") {
+			        auto ep = parse_sockaddr(v);
+			        if (!ep)
+				        return malformed(n, "endpoint is not ip:port");
+			        peer->endpoint = *ep;
+		        } else if (peer && k == "persistent_keepalive_interval") {
+			        if (!parse_number(v, &peer->persistent_keepalive))
+				        return malformed(
+				                n, "persistent_keepalive_interval is not a number");
+		        } else if (peer && k == "last_handshake_time_sec") {
+			        if (!parse_number(v, &peer->last_handshake_sec))
+				        return malformed(n,
+				                         "last_handshake_time_sec is not a number");
+		        } else if (peer && k == "rx_bytes") {
+			        if (!parse_number(v, &peer->rx_bytes))
+				        return malformed(n, "rx_bytes is not a number");
+		        } else if (peer && k == "tx_bytes") {
+			        if (!parse_number(v, &peer->tx_bytes))
+				        return malformed(n, "tx_bytes is not a number");
+		        } else if (peer && k == "allowed_ip") {
+			        auto p = parse_prefix(v);
+			        if (!p || v.find('/') == std::string_view::npos)
+				        return malformed(n, "allowed_ip is not a CIDR");
+			        peer->allowed_ips.push_back(*p);
+		        }
+		        // Other keys (protocol_version, last_handshake_time_nsec, what a newer
+		        // daemon adds) carry nothing wgn uses.
+		        return std::nullopt;
+	        });
 	if (bad)
 		return *bad;
 	if (!err)
 		return make_error(Errc::os, "the userspace WireGuard daemon's reply has no errno");
 	if (*err != 0)
 		return make_error(Errc::os, "the userspace WireGuard daemon refused to report the "
-					    "device: errno " +
-						std::to_string(*err) + " (" + strerror(*err) + ")");
+		                            "device: errno " +
+		                                    std::to_string(*err) + " (" + strerror(*err) +
+		                                    ")");
 	return d;
 }
 
@@ -247,12 +251,12 @@ Error socket_error(const std::string &what, const std::filesystem::path &path, i
 {
 	if (err == EACCES || err == EPERM)
 		return make_error(Errc::no_perm, "cannot " + what + ": " + path.string() +
-						     ": needs root (" + strerror(err) + ")");
+		                                         ": needs root (" + strerror(err) + ")");
 	if (err == ENOENT || err == ECONNREFUSED)
 		return make_error(Errc::os, "cannot " + what +
-						": no userspace WireGuard daemon "
-						"answers on " +
-						path.string() + " (" + strerror(err) + ")");
+		                                    ": no userspace WireGuard daemon "
+		                                    "answers on " +
+		                                    path.string() + " (" + strerror(err) + ")");
 	return make_error(Errc::os, "cannot " + what + ": " + path.string() + ": " + strerror(err));
 }
 
@@ -286,13 +290,13 @@ private:
 
 // One exchange: connect, send the request, read up to the blank line.
 Status exchange(const std::string &what, const std::filesystem::path &path, std::string_view req,
-		SecretBuffer *reply)
+                SecretBuffer *reply)
 {
 	sockaddr_un sun{};
 	sun.sun_family = AF_UNIX;
 	if (path.native().size() >= sizeof(sun.sun_path))
 		return make_error(Errc::os,
-				  "cannot " + what + ": socket path too long: " + path.string());
+		                  "cannot " + what + ": socket path too long: " + path.string());
 	std::memcpy(sun.sun_path, path.c_str(), path.native().size());
 	UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (fd.get() < 0)
@@ -345,9 +349,9 @@ Status UapiWireGuard::set_device(const std::string &ifname, const DeviceConfig &
 		return err.error();
 	if (*err != 0)
 		return make_error(Errc::os,
-				  "cannot " + what +
-				      ": the userspace daemon refused the settings: errno " +
-				      std::to_string(*err) + " (" + strerror(*err) + ")");
+		                  "cannot " + what +
+		                          ": the userspace daemon refused the settings: errno " +
+		                          std::to_string(*err) + " (" + strerror(*err) + ")");
 	return Ok{};
 }
 

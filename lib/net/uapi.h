@@ -17,8 +17,7 @@ public:
 	// sock_dir is for tests; the daemons know only /var/run/wireguard.
 	explicit UapiWireGuard(std::filesystem::path sock_dir = kUapiSocketDir)
 	    : dir_(std::move(sock_dir))
-	{
-	}
+	{}
 	Status set_device(const std::string &ifname, const DeviceConfig &cfg) override;
 	Result<DeviceState> get_device(const std::string &ifname) override;
 
@@ -27,10 +26,10 @@ private:
 };
 
 std::filesystem::path uapi_socket_path(const std::string &ifname,
-				       const std::filesystem::path &dir = kUapiSocketDir);
+                                       const std::filesystem::path &dir = kUapiSocketDir);
 // A device whose socket exists is userspace, as wg(8) decides.
 bool uapi_socket_exists(const std::string &ifname,
-			const std::filesystem::path &dir = kUapiSocketDir);
+                        const std::filesystem::path &dir = kUapiSocketDir);
 
 // "set=1\n...\n\n". Holds secret hex: wipe() it after use, never log it.
 std::string format_set(const DeviceConfig &cfg);

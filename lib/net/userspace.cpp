@@ -27,7 +27,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid)
+{
+	return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
 
 int pidfd_send_signal(int pidfd, int sig)
 {
@@ -80,8 +83,8 @@ std::vector<std::string> daemon_env()
 	std::vector<std::string> env;
 	const char *path = getenv("PATH");
 	env.push_back(
-	    std::string("PATH=") +
-	    (path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+	        std::string("PATH=") +
+	        (path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
 	for (const char *name : {"LOG_LEVEL", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD"})
 		if (const char *v = getenv(name))
 			env.push_back(std::string(name) + "=" + v);
@@ -130,17 +133,17 @@ void reap(pid_t pid)
 } // namespace
 
 Result<pid_t> start_userspace_daemon(const std::string &program, const std::string &ifname,
-				     double timeout_sec, const DaemonOptions &opt)
+                                     double timeout_sec, const DaemonOptions &opt)
 {
 	const std::string what = "start " + program + " " + ifname;
 	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
 	const auto deadline =
-	    Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_sec * 1000));
+	        Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_sec * 1000));
 	if (try_connect(sock) == 0)
 		return make_error(Errc::os, "cannot " + what +
-						": a userspace daemon already "
-						"answers on " +
-						sock.string());
+		                                    ": a userspace daemon already "
+		                                    "answers on " +
+		                                    sock.string());
 
 	// The daemon creates the directory itself (0755); making it first changes nothing.
 	std::error_code ec;
@@ -151,7 +154,7 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 	UniqueFd log_fd(open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
 	if (log_fd.get() < 0)
 		return make_error(Errc::os, "cannot " + what + ": cannot open its log " +
-						log_file.string() + ": " + strerror(errno));
+		                                    log_file.string() + ": " + strerror(errno));
 
 	// Everything the child needs is made before fork: after it, only exec is safe.
 	auto env = daemon_env();
@@ -191,7 +194,7 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 	auto fail = [&](const std::string &why) -> Error {
 		std::string out = tail_of(log_file);
 		return make_error(Errc::os, "cannot " + what + ": " + why +
-						(out.empty() ? "" : "; it said: " + out));
+		                                    (out.empty() ? "" : "; it said: " + out));
 	};
 	int backoff_ms = 1;
 	bool daemonized = false;
@@ -207,10 +210,11 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 				pidfd.reset();
 				continue;
 			}
-			std::string how =
-			    WIFEXITED(status)
-				? "exited with status " + std::to_string(WEXITSTATUS(status))
-				: "was killed by signal " + std::to_string(WTERMSIG(status));
+			std::string how = WIFEXITED(status)
+			                          ? "exited with status " +
+			                                    std::to_string(WEXITSTATUS(status))
+			                          : "was killed by signal " +
+			                                    std::to_string(WTERMSIG(status));
 			return fail("it " + how + " before " + sock.string() + " answered");
 		}
 		int left = remaining_ms(deadline);
@@ -220,7 +224,7 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 				waitpid(pid, nullptr, 0);
 			}
 			return fail(sock.string() + " did not answer within " +
-				    format_seconds(timeout_sec) + "s");
+			            format_seconds(timeout_sec) + "s");
 		}
 		// Wait for the socket to answer, or the daemon to die (pidfd), with a short
 		// backoff: 1 ms, then every 2 ms. No event says "listening" (a bound socket refuses
@@ -258,7 +262,7 @@ static bool wait_exit(int pidfd, int ms)
 }
 
 Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid,
-			     double timeout_sec, const DaemonOptions &opt)
+                             double timeout_sec, const DaemonOptions &opt)
 {
 	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
 	const int timeout_ms = static_cast<int>(timeout_sec * 1000);
@@ -286,9 +290,10 @@ Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid
 				pidfd_send_signal(pidfd.get(), SIGKILL);
 				if (!wait_exit(pidfd.get(), 1000))
 					return make_error(Errc::os, "cannot stop the userspace "
-								    "daemon of " +
-									ifname + " (pid " +
-									std::to_string(*pid) + ")");
+					                            "daemon of " +
+					                                    ifname + " (pid " +
+					                                    std::to_string(*pid) +
+					                                    ")");
 			}
 		}
 		reap(*pid);
@@ -303,12 +308,12 @@ Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid
 		}
 		if (try_connect(sock) == 0)
 			return make_error(Errc::os, "the userspace daemon of " + ifname +
-							" still answers on " + sock.string() +
-							" after its link was deleted");
+			                                    " still answers on " + sock.string() +
+			                                    " after its link was deleted");
 	}
 	if (unlink(sock.c_str()) < 0 && errno != ENOENT)
 		return make_error(Errc::os,
-				  "cannot remove " + sock.string() + ": " + strerror(errno));
+		                  "cannot remove " + sock.string() + ": " + strerror(errno));
 	const auto log_file = log_path_of(ifname, opt);
 	unlink(log_file.c_str());
 	return Ok{};

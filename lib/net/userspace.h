@@ -28,12 +28,12 @@ struct DaemonOptions {
 // stop_userspace_daemon, which kills only a pid that still is `<daemon> ifname`, goes
 // by the socket.
 Result<pid_t> start_userspace_daemon(const std::string &program, const std::string &ifname,
-				     double timeout_sec, const DaemonOptions &opt = {});
+                                     double timeout_sec, const DaemonOptions &opt = {});
 
 // Deletes the link (the daemon exits when its tun goes), removes the socket, and if
 // pid (checked to be `<daemon> ifname`) still lives, SIGTERM, then SIGKILL after the
 // timeout.
 Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid,
-			     double timeout_sec, const DaemonOptions &opt = {});
+                             double timeout_sec, const DaemonOptions &opt = {});
 
 } // namespace wgn

@@ -37,18 +37,19 @@ Result<GenlChannel> open_channel(const std::string &what)
 	build_getfamily(buf, sock->next_seq(), WG_GENL_NAME);
 	uint16_t family = 0;
 	auto st = sock->request("resolve the wireguard netlink family",
-				reinterpret_cast<nlmsghdr *>(buf), family_cb, &family);
+	                        reinterpret_cast<nlmsghdr *>(buf), family_cb, &family);
 	if (!st && sock->last_errno() == ENOENT)
-		return make_error(Errc::os, "cannot " + what +
-						": the kernel has no WireGuard (module wireguard "
-						"not loaded); backend = \"userspace\" uses " +
-						"wireguard-go instead");
+		return make_error(Errc::os,
+		                  "cannot " + what +
+		                          ": the kernel has no WireGuard (module wireguard "
+		                          "not loaded); backend = \"userspace\" uses " +
+		                          "wireguard-go instead");
 	if (!st)
 		return st.error();
 	if (family == 0)
 		return make_error(Errc::os,
-				  "cannot " + what +
-				      ": the kernel did not say the wireguard family's id");
+		                  "cannot " + what +
+		                          ": the kernel did not say the wireguard family's id");
 	return GenlChannel{std::move(*sock), family};
 }
 
@@ -84,7 +85,7 @@ Status GenlWireGuard::set_device(const std::string &ifname, const DeviceConfig &
 		// socket's counter past them so later requests stay unique.
 		ch->sock.next_seq();
 		auto st = ch->sock.request(what, reinterpret_cast<const nlmsghdr *>(m.data()),
-					   nullptr, nullptr);
+		                           nullptr, nullptr);
 		if (!st)
 			return st;
 	}

@@ -42,7 +42,7 @@ uint16_t parse_family_id(const nlmsghdr *nlh);
 // WG_CMD_SET_DEVICE split into messages of at most buf_size bytes the way `wg` splits
 // them: a peer or its allowed IPs continue in the next message (seq, seq+1, ...).
 Result<GenlMessages> build_set_device(uint16_t family, uint32_t seq, const std::string &ifname,
-				      const DeviceConfig &cfg, size_t buf_size = kGenlBufSize);
+                                      const DeviceConfig &cfg, size_t buf_size = kGenlBufSize);
 size_t build_get_device(char *buf, uint32_t seq, uint16_t family, const std::string &ifname);
 
 // Merges one part of a WG_CMD_GET_DEVICE dump into state: a peer continued from the

@@ -19,7 +19,7 @@ GenlMessages::~GenlMessages()
 }
 
 static nlmsghdr *put_genl_header(void *buf, size_t size, uint16_t type, uint8_t cmd,
-				 uint8_t version, uint16_t flags, uint32_t seq)
+                                 uint8_t version, uint16_t flags, uint32_t seq)
 {
 	std::memset(buf, 0, size);
 	nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -35,7 +35,7 @@ static nlmsghdr *put_genl_header(void *buf, size_t size, uint16_t type, uint8_t 
 size_t build_getfamily(char *buf, uint32_t seq, const char *family_name)
 {
 	nlmsghdr *nlh = put_genl_header(buf, MNL_NLMSG_HDRLEN + 64, GENL_ID_CTRL,
-					CTRL_CMD_GETFAMILY, 1, NLM_F_REQUEST | NLM_F_ACK, seq);
+	                                CTRL_CMD_GETFAMILY, 1, NLM_F_REQUEST | NLM_F_ACK, seq);
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, family_name);
 	return nlh->nlmsg_len;
 }
@@ -58,8 +58,8 @@ uint16_t parse_family_id(const nlmsghdr *nlh)
 size_t build_get_device(char *buf, uint32_t seq, uint16_t family, const std::string &ifname)
 {
 	nlmsghdr *nlh =
-	    put_genl_header(buf, MNL_NLMSG_HDRLEN + 64, family, WG_CMD_GET_DEVICE, WG_GENL_VERSION,
-			    NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP, seq);
+	        put_genl_header(buf, MNL_NLMSG_HDRLEN + 64, family, WG_CMD_GET_DEVICE,
+	                        WG_GENL_VERSION, NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP, seq);
 	mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, ifname.c_str());
 	return nlh->nlmsg_len;
 }
@@ -70,7 +70,7 @@ namespace {
 bool put_peer_settings(nlmsghdr *nlh, size_t cap, const PeerConfig &p)
 {
 	if (p.preshared_key && !mnl_attr_put_check(nlh, cap, WGPEER_A_PRESHARED_KEY, 32,
-						   p.preshared_key->bytes().data()))
+	                                           p.preshared_key->bytes().data()))
 		return false;
 	if (p.endpoint) {
 		int fam = p.endpoint->family();
@@ -81,7 +81,7 @@ bool put_peer_settings(nlmsghdr *nlh, size_t cap, const PeerConfig &p)
 	}
 	if (p.persistent_keepalive &&
 	    !mnl_attr_put_u16_check(nlh, cap, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
-				    *p.persistent_keepalive))
+	                            *p.persistent_keepalive))
 		return false;
 	return true;
 }
@@ -92,9 +92,9 @@ bool put_allowed_ip(nlmsghdr *nlh, size_t cap, const IpPrefix &ip)
 	if (!nest)
 		return false;
 	if (!mnl_attr_put_u16_check(nlh, cap, WGALLOWEDIP_A_FAMILY,
-				    static_cast<uint16_t>(ip.addr.family)) ||
+	                            static_cast<uint16_t>(ip.addr.family)) ||
 	    !mnl_attr_put_check(nlh, cap, WGALLOWEDIP_A_IPADDR, ip.addr.size(),
-				ip.addr.bytes.data()) ||
+	                        ip.addr.bytes.data()) ||
 	    !mnl_attr_put_u8_check(nlh, cap, WGALLOWEDIP_A_CIDR_MASK, ip.prefix_len)) {
 		mnl_attr_nest_cancel(nlh, nest);
 		return false;
@@ -110,7 +110,7 @@ bool put_allowed_ip(nlmsghdr *nlh, size_t cap, const IpPrefix &ip)
 // allowed IP) that did not fit. A continued peer repeats only its public key (and
 // remove flag), so the kernel appends its further allowed IPs instead of replacing them.
 Result<GenlMessages> build_set_device(uint16_t family, uint32_t seq, const std::string &ifname,
-				      const DeviceConfig &cfg, size_t buf_size)
+                                      const DeviceConfig &cfg, size_t buf_size)
 {
 	GenlMessages out;
 	size_t peer = 0, aip = 0;
@@ -119,33 +119,33 @@ Result<GenlMessages> build_set_device(uint16_t family, uint32_t seq, const std::
 	do {
 		std::vector<uint8_t> buf(buf_size);
 		nlmsghdr *nlh = put_genl_header(buf.data(), buf_size, family, WG_CMD_SET_DEVICE,
-						WG_GENL_VERSION, NLM_F_REQUEST | NLM_F_ACK, seq++);
+		                                WG_GENL_VERSION, NLM_F_REQUEST | NLM_F_ACK, seq++);
 		const size_t was_peer = peer, was_aip = aip;
 		const bool was_continuing = continuing;
 		bool fits =
-		    mnl_attr_put_strz_check(nlh, buf_size, WGDEVICE_A_IFNAME, ifname.c_str());
+		        mnl_attr_put_strz_check(nlh, buf_size, WGDEVICE_A_IFNAME, ifname.c_str());
 		if (fits && first) {
 			if (cfg.private_key)
 				fits = mnl_attr_put_check(nlh, buf_size, WGDEVICE_A_PRIVATE_KEY, 32,
-							  cfg.private_key->bytes().data());
+				                          cfg.private_key->bytes().data());
 			if (fits && cfg.listen_port)
 				fits = mnl_attr_put_u16_check(nlh, buf_size, WGDEVICE_A_LISTEN_PORT,
-							      *cfg.listen_port);
+				                              *cfg.listen_port);
 			if (fits && cfg.fwmark)
 				fits = mnl_attr_put_u32_check(nlh, buf_size, WGDEVICE_A_FWMARK,
-							      *cfg.fwmark);
+				                              *cfg.fwmark);
 			if (fits && cfg.replace_peers)
 				fits = mnl_attr_put_u32_check(nlh, buf_size, WGDEVICE_A_FLAGS,
-							      WGDEVICE_F_REPLACE_PEERS);
+				                              WGDEVICE_F_REPLACE_PEERS);
 		}
 		if (!fits)
 			return make_error(Errc::software, "a WireGuard netlink message of " +
-							      std::to_string(buf_size) +
-							      " bytes cannot hold the device");
+			                                          std::to_string(buf_size) +
+			                                          " bytes cannot hold the device");
 		done = true;
-		nlattr *peers = cfg.peers.empty()
-				    ? nullptr
-				    : mnl_attr_nest_start_check(nlh, buf_size, WGDEVICE_A_PEERS);
+		nlattr *peers = cfg.peers.empty() ? nullptr
+		                                  : mnl_attr_nest_start_check(nlh, buf_size,
+		                                                              WGDEVICE_A_PEERS);
 		if (!cfg.peers.empty() && !peers)
 			done = false;
 		for (; peers && peer < cfg.peers.size(); ++peer) {
@@ -155,7 +155,7 @@ Result<GenlMessages> build_set_device(uint16_t family, uint32_t seq, const std::
 			if (!continuing && p.replace_allowed_ips)
 				flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
 			bool ok = pn && mnl_attr_put_check(nlh, buf_size, WGPEER_A_PUBLIC_KEY, 32,
-							   p.public_key.data());
+			                                   p.public_key.data());
 			if (ok && !continuing)
 				ok = put_peer_settings(nlh, buf_size, p);
 			if (ok && flags)
@@ -168,8 +168,8 @@ Result<GenlMessages> build_set_device(uint16_t family, uint32_t seq, const std::
 			}
 			if (!p.allowed_ips.empty()) {
 				continuing = true;
-				nlattr *ips =
-				    mnl_attr_nest_start_check(nlh, buf_size, WGPEER_A_ALLOWEDIPS);
+				nlattr *ips = mnl_attr_nest_start_check(nlh, buf_size,
+				                                        WGPEER_A_ALLOWEDIPS);
 				while (ips && aip < p.allowed_ips.size() &&
 				       put_allowed_ip(nlh, buf_size, p.allowed_ips[aip]))
 					++aip;
@@ -194,8 +194,8 @@ Result<GenlMessages> build_set_device(uint16_t family, uint32_t seq, const std::
 		if (!done && !first && peer == was_peer && aip == was_aip &&
 		    continuing == was_continuing)
 			return make_error(Errc::software, "a WireGuard netlink message of " +
-							      std::to_string(buf_size) +
-							      " bytes cannot hold one peer");
+			                                          std::to_string(buf_size) +
+			                                          " bytes cannot hold one peer");
 		first = false;
 	} while (!done);
 	return out;
@@ -259,7 +259,7 @@ int allowed_ip_cb(const nlattr *nest, void *data)
 		return MNL_CB_OK;
 	}
 	std::memcpy(p.addr.bytes.data(), mnl_attr_get_payload(t.tb[WGALLOWEDIP_A_IPADDR]),
-		    p.addr.size());
+	            p.addr.size());
 	pp->out->push_back(p);
 	return MNL_CB_OK;
 }
@@ -324,7 +324,7 @@ int peer_cb(const nlattr *nest, void *data)
 	// next, with only its public key and the rest of its allowed IPs.
 	if (!peers.empty() && peers.back().public_key == p.public_key)
 		peers.back().allowed_ips.insert(peers.back().allowed_ips.end(),
-						p.allowed_ips.begin(), p.allowed_ips.end());
+		                                p.allowed_ips.begin(), p.allowed_ips.end());
 	else
 		peers.push_back(std::move(p));
 	return MNL_CB_OK;

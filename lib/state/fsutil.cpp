@@ -21,12 +21,11 @@ std::filesystem::path state_dir()
 	return e && *e ? e : "/var/lib/wgn";
 }
 
-Status write_file_atomic(const std::filesystem::path &path, const std::string &data,
-			 unsigned mode)
+Status write_file_atomic(const std::filesystem::path &path, const std::string &data, unsigned mode)
 {
 	auto fail = [&](const std::string &what) -> Status {
 		return make_error(Errc::cant_create, "cannot write " + path.string() + ": " + what +
-							 ": " + std::strerror(errno));
+		                                             ": " + std::strerror(errno));
 	};
 	auto dir = path.parent_path();
 	if (!dir.empty() && mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
@@ -77,7 +76,7 @@ Result<std::string> read_file(const std::filesystem::path &path)
 	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return make_error(Errc::no_input,
-				  "cannot read " + path.string() + ": " + std::strerror(errno));
+		                  "cannot read " + path.string() + ": " + std::strerror(errno));
 	std::string out;
 	char buf[4096];
 	ssize_t n;

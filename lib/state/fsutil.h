@@ -11,7 +11,7 @@ namespace wgn {
 // Writes `data` to `path` atomically with `mode`, creating the parent directory (0755)
 // if needed. Errors: cant_create (73).
 Status write_file_atomic(const std::filesystem::path &path, const std::string &data,
-			 unsigned mode = 0644);
+                         unsigned mode = 0644);
 
 // Reads a whole (small) file; std::nullopt-like error when missing (no_input).
 Result<std::string> read_file(const std::filesystem::path &path);

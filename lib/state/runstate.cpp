@@ -36,15 +36,15 @@ std::string iso8601_utc(int64_t epoch_seconds)
 std::string run_state_to_json(const RunState &st)
 {
 	json j = {
-	    {"interface", st.interface},
-	    {"connected_at", st.connected_at},
-	    {"connected_at_iso", iso8601_utc(st.connected_at)},
-	    {"backend", st.backend},
-	    {"daemon_pid", st.daemon_pid ? json(*st.daemon_pid) : json(nullptr)},
-	    {"attempts", st.attempts},
-	    {"config_path", st.config_path},
-	    {"config_fingerprint", st.config_fingerprint},
-	    {"endpoint", st.endpoint},
+	        {"interface", st.interface},
+	        {"connected_at", st.connected_at},
+	        {"connected_at_iso", iso8601_utc(st.connected_at)},
+	        {"backend", st.backend},
+	        {"daemon_pid", st.daemon_pid ? json(*st.daemon_pid) : json(nullptr)},
+	        {"attempts", st.attempts},
+	        {"config_path", st.config_path},
+	        {"config_fingerprint", st.config_fingerprint},
+	        {"endpoint", st.endpoint},
 	};
 	if (!st.daemon_program.empty())
 		j["daemon_program"] = st.daemon_program;
@@ -105,7 +105,7 @@ Status remove_run_state(const std::string &ifname)
 	auto path = run_state_path(ifname);
 	if (unlink(path.c_str()) < 0 && errno != ENOENT)
 		return make_error(Errc::cant_create,
-				  "cannot remove " + path.string() + ": " + std::strerror(errno));
+		                  "cannot remove " + path.string() + ": " + std::strerror(errno));
 	return Ok{};
 }
 
@@ -120,21 +120,21 @@ std::string config_fingerprint(const Config &cfg)
 		aips.push_back(a.str());
 	// Only whether a preshared key is set: its bytes are secret.
 	json j = {
-	    {"public_key", base64_encode(ic.public_key)},
-	    {"name", ic.name},
-	    {"addresses", addrs},
-	    {"listen_port", ic.listen_port ? json(*ic.listen_port) : json(nullptr)},
-	    {"mtu", ic.mtu ? json(*ic.mtu) : json(nullptr)},
-	    {"fwmark", ic.fwmark},
-	    {"backend", backend_name(ic.backend)},
-	    {"hub_public_key", base64_encode(hub.public_key)},
-	    {"endpoint", hub.endpoint.str()},
-	    {"allowed_ips", aips},
-	    {"keepalive",
-	     hub.persistent_keepalive ? json(*hub.persistent_keepalive) : json(nullptr)},
-	    {"psk", hub.preshared_key.has_value()},
-	    {"tunnel_address",
-	     hub.tunnel_address ? json(hub.tunnel_address->str()) : json(nullptr)},
+	        {"public_key", base64_encode(ic.public_key)},
+	        {"name", ic.name},
+	        {"addresses", addrs},
+	        {"listen_port", ic.listen_port ? json(*ic.listen_port) : json(nullptr)},
+	        {"mtu", ic.mtu ? json(*ic.mtu) : json(nullptr)},
+	        {"fwmark", ic.fwmark},
+	        {"backend", backend_name(ic.backend)},
+	        {"hub_public_key", base64_encode(hub.public_key)},
+	        {"endpoint", hub.endpoint.str()},
+	        {"allowed_ips", aips},
+	        {"keepalive",
+	         hub.persistent_keepalive ? json(*hub.persistent_keepalive) : json(nullptr)},
+	        {"psk", hub.preshared_key.has_value()},
+	        {"tunnel_address",
+	         hub.tunnel_address ? json(hub.tunnel_address->str()) : json(nullptr)},
 	};
 	return sha256_hex(json_text(j));
 }
