@@ -4,12 +4,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <sys/stat.h>
 
 #include "config_parser.h"
+#include "file_read.h"
 
 namespace wgn {
 
@@ -323,20 +322,13 @@ Result<Config> load_config(const std::filesystem::path &path)
 
 Result<Config> load_config(const std::filesystem::path &path, const ConfigLoadOptions &opt)
 {
-	std::ifstream in(path, std::ios::binary);
-	if (!in) {
-		int err = errno;
-		if (err == ENOENT)
-			return make_error(Errc::no_input,
-			                  "config file " + path.string() + " not found");
-		return make_error(Errc::no_input, "cannot read config file " + path.string() +
-		                                          ": " + std::strerror(err));
-	}
-	std::stringstream ss;
-	ss << in.rdbuf();
-	std::string text = ss.str();
-	auto cfg = parse_config(text, path, opt);
-	wipe(text);
+	// Missing or unreadable: 66 (EX_NOINPUT); a FIFO, a directory, too big: 78.
+	auto text = read_bounded_file(path, "config file", kMaxConfigBytes, Errc::config,
+	                              Errc::no_input);
+	if (!text)
+		return text.error();
+	auto cfg = parse_config(*text, path, opt);
+	wipe(*text);
 	return cfg;
 }
 

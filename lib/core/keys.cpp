@@ -9,6 +9,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "file_read.h"
+
 namespace wgn {
 
 void wipe(void *p, size_t n)
@@ -163,33 +165,35 @@ Key public_key_of(const SecretKey &priv)
 Result<SecretKey> read_key_file(const std::filesystem::path &path, std::string_view what,
                                 bool must_be_private)
 {
-	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return make_error(Errc::config, "cannot read " + std::string(what) + " file " +
-		                                        path.string() + ": " +
-		                                        std::strerror(errno));
+	const std::string noun = std::string(what) + " file";
+	// Opened once: the file whose mode is checked is the file read.
 	struct stat st {};
-	if (fstat(fd, &st) == 0 && must_be_private && (st.st_mode & 077)) {
-		close(fd);
+	auto text =
+	        read_bounded_file(path, noun, kMaxKeyFileBytes, Errc::config, Errc::config, &st);
+	if (!text) {
+		if (text.error().code == Errc::no_input)
+			return make_error(Errc::config, "cannot read " + noun + " " +
+			                                        path.string() + ": " +
+			                                        std::strerror(ENOENT));
+		return text.error();
+	}
+	if (must_be_private && (st.st_mode & 077)) {
+		wipe(*text);
 		char mode[8];
 		snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
 		return make_error(Errc::config,
-		                  std::string(what) + " file " + path.string() + " has mode " +
-		                          mode + " and is readable by others; run chmod 600 " +
+		                  noun + " " + path.string() + " has mode " + mode +
+		                          " and is readable by others; run chmod 600 " +
 		                          path.string());
 	}
-	char buf[128];
-	ssize_t n = read(fd, buf, sizeof(buf));
-	close(fd);
-	std::string text(buf, n > 0 ? static_cast<size_t>(n) : 0);
-	wipe(buf, sizeof(buf));
-	while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-		text.pop_back();
-	auto key = base64_decode(text);
-	wipe(text);
+	while (!text->empty() &&
+	       (text->back() == '\n' || text->back() == '\r' || text->back() == ' '))
+		text->pop_back();
+	auto key = base64_decode(*text);
+	wipe(*text);
 	if (!key)
 		return make_error(Errc::config,
-		                  std::string(what) + " file " + path.string() +
+		                  noun + " " + path.string() +
 		                          " does not hold a key (32 bytes of base64)");
 	SecretKey secret(*key);
 	wipe(key->data(), key->size());

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_read.h"
 #include "keys.h"
 #include "regstate.h"
 #include "runstate.h"
@@ -24,31 +25,24 @@ Result<std::string> read_token_file(const std::filesystem::path &path)
 	auto refuse = [&](const std::string &why) -> Result<std::string> {
 		return make_error(Errc::config, "token file " + path.string() + " " + why);
 	};
-	// fstat on the open descriptor: the file checked is the file read.
-	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return refuse(std::string("cannot be read: ") + std::strerror(errno));
+	// One open: the file whose mode is checked is the file read.
 	struct stat st {};
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return refuse("is not a regular file");
+	auto text = read_bounded_file(path, "token file", kMaxTokenFileBytes, Errc::config,
+	                              Errc::config, &st);
+	if (!text) {
+		if (text.error().code == Errc::no_input)
+			return refuse(std::string("cannot be read: ") + std::strerror(ENOENT));
+		return make_error(Errc::config, text.error().message);
 	}
+	std::string token = std::move(*text);
 	if (st.st_mode & 077) {
-		close(fd);
+		wipe(token);
 		char mode[8];
 		std::snprintf(mode, sizeof(mode), "%04o",
 		              static_cast<unsigned>(st.st_mode & 07777));
 		return refuse("is readable by group or others (mode " + std::string(mode) +
 		              "); chmod 600 it");
 	}
-	std::string token;
-	char buf[512];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0)
-			token.append(buf, static_cast<size_t>(n));
-	wipe(buf, sizeof(buf));
-	close(fd);
 	while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
 		token.pop_back();
 	if (token.empty())

@@ -1,5 +1,7 @@
 #include "fsutil.h"
 
+#include "file_read.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -73,18 +75,7 @@ Status write_file_atomic(const std::filesystem::path &path, const std::string &d
 
 Result<std::string> read_file(const std::filesystem::path &path)
 {
-	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return make_error(Errc::no_input,
-		                  "cannot read " + path.string() + ": " + std::strerror(errno));
-	std::string out;
-	char buf[4096];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0)
-			out.append(buf, static_cast<size_t>(n));
-	close(fd);
-	return out;
+	return read_bounded_file(path, "file", kMaxStateBytes, Errc::no_input, Errc::no_input);
 }
 
 } // namespace wgn

@@ -13,7 +13,8 @@ namespace wgn {
 Status write_file_atomic(const std::filesystem::path &path, const std::string &data,
                          unsigned mode = 0644);
 
-// Reads a whole (small) file; std::nullopt-like error when missing (no_input).
+// Reads a whole small file (a regular file of at most 1 MiB, file_read.h); errors:
+// no_input.
 Result<std::string> read_file(const std::filesystem::path &path);
 
 // $WGN_RUN_DIR or /run/wgn; $WGN_STATE_DIR or /var/lib/wgn.
