@@ -2,8 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "file_read.h"
 #include "fsutil.h"
 #include "json_text.h"
+#include "log.h"
 
 namespace wgn {
 
@@ -16,23 +18,43 @@ std::filesystem::path registration_state_path(const std::string &ifname)
 
 std::optional<RegistrationState> load_registration(const std::string &ifname)
 {
-	auto text = read_file(registration_state_path(ifname));
-	if (!text)
-		return std::nullopt;
-	try {
-		auto j = json::parse(*text);
-		RegistrationState s;
-		s.interface = j.value("interface", ifname);
-		s.node_id = j.at("node_id").get<std::string>();
-		s.registered_at = j.value("registered_at", "");
-		s.control_plane_url = j.value("control_plane_url", "");
-		s.idempotency_key = j.value("idempotency_key", "");
-		if (s.node_id.empty())
-			return std::nullopt;
-		return s;
-	} catch (const json::exception &) {
+	auto path = registration_state_path(ifname);
+	auto text = read_bounded_file(path, "registration state", kMaxStateBytes, Errc::config,
+	                              Errc::os);
+	if (!text) {
+		if (text.error().code != Errc::no_input)
+			complain(text.error().message + "; ignoring it");
 		return std::nullopt;
 	}
+	auto damaged = [&](const std::string &why) -> std::optional<RegistrationState> {
+		complain("ignoring " + path.string() + ": not a wgn registration state (" + why +
+		         ")");
+		return std::nullopt;
+	};
+	json j = json::parse(*text, nullptr, false);
+	if (j.is_discarded() || !j.is_object())
+		return damaged("not a JSON object");
+	RegistrationState s;
+	s.interface = ifname;
+	struct Field {
+		const char *key;
+		std::string *out;
+	} fields[] = {{"interface", &s.interface},
+	              {"node_id", &s.node_id},
+	              {"registered_at", &s.registered_at},
+	              {"control_plane_url", &s.control_plane_url},
+	              {"idempotency_key", &s.idempotency_key}};
+	for (auto &f : fields) {
+		auto it = j.find(f.key);
+		if (it == j.end() || it->is_null())
+			continue;
+		if (!it->is_string())
+			return damaged(std::string(f.key) + " is not a string");
+		*f.out = it->get<std::string>();
+	}
+	if (s.node_id.empty())
+		return damaged("no node_id");
+	return s;
 }
 
 Status save_registration(const RegistrationState &s)

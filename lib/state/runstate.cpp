@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "file_read.h"
 #include "fsutil.h"
 #include "json_text.h"
 #include "keys.h"
@@ -55,28 +56,100 @@ std::string run_state_to_json(const RunState &st)
 	return json_text(j, 2) + "\n";
 }
 
-std::optional<RunState> run_state_from_json(const std::string &text)
+namespace {
+
+// The fields of a run state, strictly: a value of the wrong type or out of range makes
+// the whole file damaged. nlohmann's own conversions would turn 1e300 or NaN into an
+// integer with undefined behaviour, and a string into an exception.
+struct FieldReader {
+	const json &j;
+	std::string why; // the first problem, for the complaint
+
+	bool bad(const char *key, const char *what)
+	{
+		if (why.empty())
+			why = std::string(key) + " is not " + what;
+		return false;
+	}
+	bool str(const char *key, std::string *out, size_t max = 4096)
+	{
+		auto it = j.find(key);
+		if (it == j.end() || it->is_null())
+			return true;
+		if (!it->is_string() || it->get_ref<const std::string &>().size() > max)
+			return bad(key, "a string");
+		*out = it->get<std::string>();
+		return true;
+	}
+	// Integers only (a float is refused, not converted), within [lo, hi].
+	bool integer(const char *key, int64_t lo, int64_t hi, int64_t *out, const char *what)
+	{
+		auto it = j.find(key);
+		if (it == j.end() || it->is_null())
+			return true;
+		if (it->is_number_unsigned()) {
+			uint64_t v = it->get<uint64_t>();
+			if (v > static_cast<uint64_t>(hi) || static_cast<int64_t>(v) < lo)
+				return bad(key, what);
+			*out = static_cast<int64_t>(v);
+			return true;
+		}
+		if (!it->is_number_integer())
+			return bad(key, what);
+		int64_t v = it->get<int64_t>();
+		if (v < lo || v > hi)
+			return bad(key, what);
+		*out = v;
+		return true;
+	}
+};
+
+// Seconds since the epoch up to the year 9999, beyond which nothing wgn wrote can be.
+constexpr int64_t kMaxEpoch = 253402300799;
+// PID_MAX_LIMIT of Linux (2^22).
+constexpr int64_t kMaxPid = 4194304;
+
+} // namespace
+
+std::optional<RunState> run_state_from_json(const std::string &text, std::string *why)
 {
 	json j = json::parse(text, nullptr, false);
-	if (j.is_discarded() || !j.is_object())
+	auto damaged = [&](const std::string &w) -> std::optional<RunState> {
+		if (why)
+			*why = w;
 		return std::nullopt;
+	};
+	if (j.is_discarded())
+		return damaged("not JSON");
+	if (!j.is_object())
+		return damaged("not a JSON object");
 	RunState st;
-	try {
-		st.interface = j.value("interface", "");
-		st.connected_at = j.value("connected_at", int64_t{0});
-		st.reconciled_at = j.value("reconciled_at", int64_t{0});
-		st.backend = j.value("backend", "");
-		if (j.contains("daemon_pid") && j["daemon_pid"].is_number_integer())
-			st.daemon_pid = j["daemon_pid"].get<pid_t>();
-		st.daemon_program = j.value("daemon_program", "");
-		st.attempts = j.value("attempts", 0);
-		st.config_path = j.value("config_path", "");
-		st.config_fingerprint = j.value("config_fingerprint", "");
-		st.endpoint = j.value("endpoint", "");
-	} catch (const json::exception &) {
-		return std::nullopt; // a field of the wrong type
-	}
+	FieldReader f{j, {}};
+	int64_t pid = 0, attempts = 0;
+	bool has_pid = j.contains("daemon_pid") && !j["daemon_pid"].is_null();
+	bool ok = f.str("interface", &st.interface, 15) &&
+	          f.integer("connected_at", 0, kMaxEpoch, &st.connected_at,
+	                    "a time in seconds since the epoch") &&
+	          f.integer("reconciled_at", 0, kMaxEpoch, &st.reconciled_at,
+	                    "a time in seconds since the epoch") &&
+	          f.str("backend", &st.backend) &&
+	          f.integer("daemon_pid", 1, kMaxPid, &pid, "a process id") &&
+	          f.str("daemon_program", &st.daemon_program) &&
+	          f.integer("attempts", 0, 1 << 20, &attempts, "a number of attempts") &&
+	          f.str("config_path", &st.config_path) &&
+	          f.str("config_fingerprint", &st.config_fingerprint) &&
+	          f.str("endpoint", &st.endpoint);
+	if (!ok)
+		return damaged(f.why);
+	if (has_pid)
+		st.daemon_pid = static_cast<pid_t>(pid);
+	st.attempts = static_cast<int>(attempts);
 	return st;
+}
+
+std::optional<RunState> run_state_from_json(const std::string &text)
+{
+	return run_state_from_json(text, nullptr);
 }
 
 Status write_run_state(const RunState &st)
@@ -87,14 +160,21 @@ Status write_run_state(const RunState &st)
 Result<std::optional<RunState>> read_run_state(const std::string &ifname)
 {
 	auto path = run_state_path(ifname);
-	if (access(path.c_str(), F_OK) < 0 && errno == ENOENT)
+	auto text = read_bounded_file(path, "run state", kMaxStateBytes, Errc::software, Errc::os);
+	if (!text && text.error().code == Errc::no_input)
 		return std::optional<RunState>{};
-	auto text = read_file(path);
-	if (!text)
-		return make_error(Errc::os, text.error().message);
-	auto st = run_state_from_json(*text);
+	if (!text && text.error().code == Errc::os)
+		return text.error();
+	// Damaged (not a regular file, too big, not what wgn writes): said once and left
+	// aside, so that `down` can still take the tunnel down by what it observes.
+	if (!text) {
+		complain(text.error().message + "; ignoring it");
+		return std::optional<RunState>{};
+	}
+	std::string why;
+	auto st = run_state_from_json(*text, &why);
 	if (!st) {
-		complain("ignoring " + path.string() + ": not a wgn run state");
+		complain("ignoring " + path.string() + ": not a wgn run state (" + why + ")");
 		return std::optional<RunState>{};
 	}
 	return std::optional<RunState>{std::move(*st)};

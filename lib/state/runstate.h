@@ -33,15 +33,19 @@ std::filesystem::path run_state_path(const std::string &ifname);
 // Atomic (temp file, fsync, rename), mode 0644: nothing in it is secret.
 // Errors: cant_create (73).
 Status write_run_state(const RunState &st);
-// std::nullopt when there is none; an error (os) for a file that is not ours to read.
-// A file that is not valid JSON is reported as absent with a complaint: a half-written
-// file cannot happen (atomic writes), so it was edited by hand.
+// std::nullopt when there is none; an error (os) for a file that cannot be opened or
+// read. A damaged one (not a regular file, over 1 MiB, not valid JSON, a field of the
+// wrong type or range) is reported as absent with a complaint: a half-written file
+// cannot happen (atomic writes), so it was edited by hand or by bad luck.
 Result<std::optional<RunState>> read_run_state(const std::string &ifname);
 // Removing a state that is not there succeeds. Errors: cant_create.
 Status remove_run_state(const std::string &ifname);
 
 std::string run_state_to_json(const RunState &st); // with connected_at_iso etc.
+// std::nullopt for a damaged state: not JSON, or a field of the wrong type or out of
+// range (a float where an integer belongs, a negative time); *why says which.
 std::optional<RunState> run_state_from_json(const std::string &text);
+std::optional<RunState> run_state_from_json(const std::string &text, std::string *why);
 
 // Hex SHA-256 over the public parts of cfg (public key, addresses, ports, hub, MTU,
 // backend), so that a changed config is recognised without storing a secret or a hash

@@ -114,3 +114,32 @@ setup() {
 	assert_failure 78
 	assert_output --partial "token file $CONF_DIR/token is a FIFO, not a regular file"
 }
+
+@test "a run state that is a FIFO, a directory or damaged JSON is set aside with one sentence" {
+	mkfifo "$WGN_RUN_DIR/wg0.json"
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" down --dry-run wg0
+	assert_success
+	assert_output --partial "wgn: run state $WGN_RUN_DIR/wg0.json is a FIFO, not a regular file; ignoring it"
+	rm "$WGN_RUN_DIR/wg0.json"
+
+	mkdir "$WGN_RUN_DIR/wg0.json"
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" down --dry-run wg0
+	assert_success
+	assert_output --partial "is a directory, not a regular file"
+	rmdir "$WGN_RUN_DIR/wg0.json"
+
+	# Floats where integers belong: converting them would be undefined behaviour.
+	local bad
+	for bad in '"connected_at": 1e300' '"connected_at": -5' '"daemon_pid": 1.5' \
+		'"attempts": 1e19' '"daemon_pid": "12"' '"interface": ["wg0"]'; do
+		echo "{\"interface\": \"wg0\", \"backend\": \"userspace\", $bad}" >"$WGN_RUN_DIR/wg0.json"
+		run timeout 5 "$WGN" --config-dir "$CONF_DIR" down --dry-run wg0
+		assert_success
+		assert_output --partial "wgn: ignoring $WGN_RUN_DIR/wg0.json: not a wgn run state ("
+	done
+
+	truncate -s 2M "$WGN_RUN_DIR/wg0.json"
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" down --dry-run wg0
+	assert_success
+	assert_output --partial "is larger than 1 MiB"
+}

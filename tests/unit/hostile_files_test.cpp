@@ -189,3 +189,84 @@ TEST_CASE("key, preshared key and token files that are not regular files: 78 at 
 	CHECK(missing.error().code == Errc::config);
 	CHECK_THAT(missing.error().message, Catch::Contains("cannot read private key file"));
 }
+
+TEST_CASE("a run state that is not a regular file or too big is set aside at once", "[hostile]")
+{
+	Scratch s;
+	s.fifo("wg0.json");
+	auto r = quickly([] { return read_run_state("wg0"); });
+	REQUIRE(r.ok());
+	CHECK_FALSE(r->has_value());
+
+	std::filesystem::remove(s.dir / "wg0.json");
+	std::filesystem::create_directory(s.dir / "wg0.json");
+	r = read_run_state("wg0");
+	REQUIRE(r.ok());
+	CHECK_FALSE(r->has_value());
+
+	std::filesystem::remove(s.dir / "wg0.json");
+	s.sparse("wg0.json", 2 << 20);
+	r = read_run_state("wg0");
+	REQUIRE(r.ok());
+	CHECK_FALSE(r->has_value());
+
+	// A registration state likewise: "never registered".
+	s.fifo("state/wg0.json");
+	CHECK_FALSE(quickly([] { return load_registration("wg0"); }));
+}
+
+TEST_CASE("hostile values in a run state are damage, not undefined behaviour", "[hostile]")
+{
+	const std::string base = R"({"interface": "wg0", "backend": "userspace", )";
+	// Each would have been converted to an integer with undefined behaviour (a float
+	// out of range), or made `health` compute an uptime that overflows.
+	for (const char *bad :
+	     {R"("connected_at": 1e300)", R"("connected_at": 1e400)", R"("connected_at": -1e300)",
+	      R"("connected_at": 1.5)", R"("connected_at": -9223372036854775808)",
+	      R"("connected_at": 18446744073709551615)", R"("reconciled_at": -1)",
+	      R"("daemon_pid": 1e300)", R"("daemon_pid": 0)", R"("daemon_pid": -1)",
+	      R"("daemon_pid": 4294967297)", R"("attempts": 1e19)", R"("attempts": -3)",
+	      R"("interface": ["wg0"])", R"("backend": 7)", R"("endpoint": {})"}) {
+		INFO(bad);
+		std::string why;
+		CHECK_FALSE(run_state_from_json(base + bad + "}", &why));
+		CHECK_FALSE(why.empty());
+	}
+	std::string why;
+	CHECK_FALSE(run_state_from_json("[1, 2]", &why));
+	CHECK(why == "not a JSON object");
+	CHECK_FALSE(run_state_from_json("{ not json", &why));
+	CHECK(why == "not JSON");
+	CHECK_FALSE(run_state_from_json(R"({"connected_at": 1e300})", &why));
+	CHECK(why == "connected_at is not a time in seconds since the epoch");
+
+	// Deep nesting is parsed without recursion and refused as a field of the wrong type.
+	std::string deep = base + R"("endpoint": )" + std::string(100000, '[') +
+	                   std::string(100000, ']') + "}";
+	CHECK_FALSE(run_state_from_json(deep));
+
+	// What wgn writes still reads back, nulls included.
+	auto ok = run_state_from_json(
+	        base +
+	        R"("connected_at": 1771522200, "daemon_pid": 4242, "attempts": 2, "endpoint": null})");
+	REQUIRE(ok);
+	CHECK(ok->connected_at == 1771522200);
+	REQUIRE(ok->daemon_pid);
+	CHECK(*ok->daemon_pid == 4242);
+	CHECK(ok->attempts == 2);
+}
+
+TEST_CASE("a registration state of the wrong shape reads as never registered", "[hostile]")
+{
+	Scratch s;
+	for (const char *bad : {R"({"node_id": 12})", R"({"node_id": "n", "registered_at": 1e300})",
+	                        R"([])", R"("node")", "{"}) {
+		INFO(bad);
+		s.write("state/wg0.json", bad, 0644);
+		CHECK_FALSE(load_registration("wg0"));
+	}
+	s.write("state/wg0.json", R"({"node_id": "n-1", "interface": "wg0"})", 0644);
+	auto ok = load_registration("wg0");
+	REQUIRE(ok);
+	CHECK(ok->node_id == "n-1");
+}
