@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 
+#include "duration.h"
 #include "keys.h"
 
 namespace wgn {
@@ -62,7 +63,9 @@ struct CurlHandle {
 
 long ms(double seconds)
 {
-	return std::max(1L, static_cast<long>(seconds * 1000.0));
+	// At least 1 ms (0 would mean "no timeout" to libcurl), at most a year.
+	return static_cast<long>(
+	        std::max<int64_t>(1, milliseconds_of(seconds, 365LL * 86400 * 1000)));
 }
 
 } // namespace

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "duration.h"
 #include "fd.h"
 #include "log.h"
 
@@ -33,9 +34,7 @@ double seconds_since(Clock::time_point t0)
 // deadline and spins.
 int poll_ms(double seconds)
 {
-	if (seconds <= 0)
-		return 0;
-	return static_cast<int>(std::min(std::ceil(seconds * 1000.0), 2e9));
+	return static_cast<int>(milliseconds_of(seconds, 2000000000));
 }
 
 Error sys_error(const std::string &what)

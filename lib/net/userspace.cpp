@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "duration.h"
 #include "fd.h"
 #include "fsutil.h"
 #include "log.h"
@@ -26,6 +28,8 @@ namespace wgn {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// No wait for a daemon is longer than a day, whatever timeout a caller passes.
+constexpr int64_t kMaxWaitMs = 86400 * 1000;
 
 int pidfd_open(pid_t pid)
 {
@@ -138,7 +142,7 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 	const std::string what = "start " + program + " " + ifname;
 	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
 	const auto deadline =
-	        Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_sec * 1000));
+	        Clock::now() + std::chrono::milliseconds(milliseconds_of(timeout_sec, kMaxWaitMs));
 	if (try_connect(sock) == 0)
 		return make_error(Errc::os, "cannot " + what +
 		                                    ": a userspace daemon already "
@@ -265,7 +269,7 @@ Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid
                              double timeout_sec, const DaemonOptions &opt)
 {
 	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
-	const int timeout_ms = static_cast<int>(timeout_sec * 1000);
+	const int timeout_ms = static_cast<int>(milliseconds_of(timeout_sec, kMaxWaitMs));
 	UniqueFd pidfd(pid && *pid > 0 ? pidfd_open(*pid) : -1);
 	if (pidfd.get() >= 0 && !is_daemon_of(*pid, ifname))
 		pidfd.reset();

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <cmath>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <thread>
@@ -174,4 +175,17 @@ TEST_CASE("add_header_line: names lower-cased, values trimmed, a status line sta
 	// Bytes that are not text stay as they came.
 	add_header_line(std::string_view("X-Bin: a\0b\xff\r\n", 13), r);
 	CHECK(r.headers["x-bin"] == std::string("a\0b\xff", 4));
+}
+
+TEST_CASE("CurlTransport takes any timeout without undefined conversions", "[http]") {
+	// NaN and infinities are clamped (at least 1 ms, at most a year), never cast as
+	// they are; a refused connection still answers at once.
+	for (double t : {std::nan(""), 1e308, -1.0, 0.0, HUGE_VAL}) {
+		auto req = request_to("http://127.0.0.1:1/r");
+		req.timeout = t;
+		req.connect_timeout = t;
+		auto r = CurlTransport().post(req);
+		REQUIRE_FALSE(r);
+		CHECK((r.error().code == Errc::temp_fail));
+	}
 }
