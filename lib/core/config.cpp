@@ -24,7 +24,7 @@ const char *backend_name(Backend b)
 	}
 }
 
-bool is_valid_interface_name(const std::string &name)
+static bool in_name_pattern(const std::string &name)
 {
 	if (name.empty() || name.size() > 15)
 		return false;
@@ -36,6 +36,26 @@ bool is_valid_interface_name(const std::string &name)
 			return false;
 	}
 	return true;
+}
+
+std::string interface_name_problem(const std::string &name)
+{
+	if (!in_name_pattern(name))
+		return "is not an interface name (1 to 15 of a-z A-Z 0-9 _ = + . -)";
+	// SPEC's pattern allows these, Linux and the daemons do not: the kernel refuses
+	// "." and "..", and wireguard-go (as any getopt-style program) reads a first
+	// argument "-f" or "--foreground" as an option, not as the interface to create.
+	if (name == "." || name == "..")
+		return "is not an interface name (the kernel refuses . and ..)";
+	if (name[0] == '-')
+		return "is not an interface name: it begins with `-', which wireguard-go and "
+		       "other tools read as an option";
+	return "";
+}
+
+bool is_valid_interface_name(const std::string &name)
+{
+	return interface_name_problem(name).empty();
 }
 
 std::filesystem::path config_dir(const std::optional<std::string> &dir)
@@ -52,12 +72,14 @@ Result<std::filesystem::path> resolve_config_path(const std::string &arg,
 {
 	if (arg.find('/') != std::string::npos || arg.ends_with(".toml"))
 		return std::filesystem::path(arg);
-	if (!is_valid_interface_name(arg))
+	if (!in_name_pattern(arg))
 		return make_error(
 		        Errc::usage,
 		        "`" + arg +
 		                "' is neither a config file nor an interface name (1 to 15 of "
 		                "a-z A-Z 0-9 _ = + . -)");
+	if (auto why = interface_name_problem(arg); !why.empty())
+		return make_error(Errc::usage, "`" + arg + "' " + why);
 	return config_dir(dir) / (arg + ".toml");
 }
 
@@ -79,15 +101,11 @@ Parser::Opt Parser::interface()
 	if (auto *n = t->get("name")) {
 		if (auto e = want_string(*n, "interface.name", &ic.name))
 			return e;
-		if (!is_valid_interface_name(ic.name))
-			return r.error(*n, "interface.name",
-			               "`" + ic.name +
-			                       "' is not an interface name (1 to 15 of a-z A-Z 0-9 "
-			                       "_ = + . -)");
-	} else if (!is_valid_interface_name(ic.name)) {
+		if (auto why = interface_name_problem(ic.name); !why.empty())
+			return r.error(*n, "interface.name", "`" + ic.name + "' " + why);
+	} else if (auto why = interface_name_problem(ic.name); !why.empty()) {
 		return r.error(*t, "interface.name",
-		               "the file name `" + ic.name +
-		                       "' is not an interface name; set interface.name");
+		               "the file name `" + ic.name + "' " + why + "; set interface.name");
 	}
 
 	auto *inline_key = t->get("private_key");

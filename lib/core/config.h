@@ -79,6 +79,10 @@ Result<std::filesystem::path> resolve_config_path(const std::string &arg,
                                                   const std::optional<std::string> &config_dir);
 std::filesystem::path config_dir(const std::optional<std::string> &config_dir);
 bool is_valid_interface_name(const std::string &name);
+// Why `name` cannot be an interface: "is not an interface name (...)" and the like, to
+// follow the quoted name; empty when it can. Besides SPEC's pattern, "." and ".." (the
+// kernel refuses them) and a leading `-' (the daemon would read it as an option).
+std::string interface_name_problem(const std::string &name);
 
 // Parses and validates. Errors: no_input (66) for a missing file, config (78) for the
 // rest, each one sentence "FILE:LINE: KEY: what is wrong".

@@ -140,6 +140,9 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
                                      double timeout_sec, const DaemonOptions &opt)
 {
 	const std::string what = "start " + program + " " + ifname;
+	// The name is the daemon's argument: one that begins with `-' would be an option.
+	if (auto why = interface_name_problem(ifname); !why.empty())
+		return make_error(Errc::config, "cannot " + what + ": `" + ifname + "' " + why);
 	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
 	const auto deadline =
 	        Clock::now() + std::chrono::milliseconds(milliseconds_of(timeout_sec, kMaxWaitMs));
