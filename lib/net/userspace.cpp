@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -245,11 +246,30 @@ Result<pid_t> start_userspace_daemon(const std::string &program, const std::stri
 	}
 }
 
-// The recorded pid is killed only if it still is `<daemon> ifname`: a pid can be reused
-// once the daemon is gone. The pidfd taken before the check pins the process.
-static bool is_daemon_of(pid_t pid, const std::string &ifname)
+// The recorded pid is the daemon only while it is `<daemon> ifname` and its stdout or
+// stderr is the log that start_userspace_daemon opened for it: a pid is reused once the
+// daemon is gone, and any process may have the interface's name as its last argument
+// (`tail -f wg0`), but no other process writes to that file. A log removed by hand
+// makes the daemon a stranger: `down` then deletes the link, which ends the daemon, and
+// waits for its socket to go.
+bool is_daemon_of(pid_t pid, const std::string &ifname, const DaemonOptions &opt)
 {
-	std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+	if (pid <= 0)
+		return false;
+	const std::string proc = "/proc/" + std::to_string(pid);
+	struct stat log {};
+	if (stat(log_path_of(ifname, opt).c_str(), &log) < 0)
+		return false;
+	bool writes_log = false;
+	for (const char *fd : {"/fd/1", "/fd/2"}) {
+		struct stat out {};
+		if (stat((proc + fd).c_str(), &out) == 0 && out.st_dev == log.st_dev &&
+		    out.st_ino == log.st_ino)
+			writes_log = true;
+	}
+	if (!writes_log)
+		return false;
+	std::ifstream f(proc + "/cmdline", std::ios::binary);
 	std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 	std::vector<std::string> args;
 	for (size_t i = 0; i < all.size();) {
@@ -274,7 +294,7 @@ Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid
 	const auto sock = uapi_socket_path(ifname, opt.sock_dir);
 	const int timeout_ms = static_cast<int>(milliseconds_of(timeout_sec, kMaxWaitMs));
 	UniqueFd pidfd(pid && *pid > 0 ? pidfd_open(*pid) : -1);
-	if (pidfd.get() >= 0 && !is_daemon_of(*pid, ifname))
+	if (pidfd.get() >= 0 && !is_daemon_of(*pid, ifname, opt))
 		pidfd.reset();
 
 	auto rtnl = Rtnl::open();

@@ -30,8 +30,12 @@ struct DaemonOptions {
 Result<pid_t> start_userspace_daemon(const std::string &program, const std::string &ifname,
                                      double timeout_sec, const DaemonOptions &opt = {});
 
+// Whether pid is the daemon that start_userspace_daemon started for ifname: `<daemon>
+// ifname` with its stdout or stderr on the daemon's log (a reused pid is not).
+bool is_daemon_of(pid_t pid, const std::string &ifname, const DaemonOptions &opt = {});
+
 // Deletes the link (the daemon exits when its tun goes), removes the socket, and if
-// pid (checked to be `<daemon> ifname`) still lives, SIGTERM, then SIGKILL after the
+// pid (checked with is_daemon_of) still lives, SIGTERM, then SIGKILL after the
 // timeout.
 Status stop_userspace_daemon(const std::string &ifname, std::optional<pid_t> pid,
                              double timeout_sec, const DaemonOptions &opt = {});

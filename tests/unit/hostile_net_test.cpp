@@ -68,3 +68,83 @@ TEST_CASE("interface names that a daemon would read as options are refused", "[h
 	CHECK_FALSE(std::filesystem::exists(dir / "log"));
 	std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+// A process whose last argument is the interface's name, like `<daemon> wgt9` or
+// `tail -f wgt9`; with log_fd >= 0 its stdout and stderr are that file, as the daemon's
+// are its log.
+pid_t spawn(const char *ifname, int log_fd)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (log_fd >= 0) {
+			dup2(log_fd, 1);
+			dup2(log_fd, 2);
+		}
+		execl("/bin/sh", "sh", "-c", "while :; do sleep 1; done", "sh", ifname,
+		      static_cast<char *>(nullptr));
+		_exit(127);
+	}
+	// Until exec is done, /proc/PID/cmdline is still ours.
+	for (int i = 0; i < 500; ++i) {
+		char buf[256] = {};
+		std::string path = "/proc/" + std::to_string(pid) + "/cmdline";
+		int fd = open(path.c_str(), O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0 &&
+		    std::string(buf, static_cast<size_t>(n)).find(ifname) != std::string::npos)
+			break;
+		usleep(2000);
+	}
+	return pid;
+}
+
+bool alive(pid_t pid)
+{
+	return waitpid(pid, nullptr, WNOHANG) == 0;
+}
+
+void finish(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, nullptr, 0);
+}
+
+} // namespace
+
+TEST_CASE("userspace: a reused pid is not taken for the daemon", "[hostile]")
+{
+	char tmpl[] = "/tmp/wgn-daemon-id-XXXXXX";
+	std::filesystem::path dir = mkdtemp(tmpl);
+	DaemonOptions opt;
+	opt.sock_dir = dir / "sock";
+	opt.log_path = dir / "wgt9.daemon.log";
+	std::ofstream(opt.log_path).close();
+
+	// The recorded pid now belongs to a stranger whose last argument is the name.
+	pid_t stranger = spawn("wgt9", -1);
+	CHECK_FALSE(is_daemon_of(stranger, "wgt9", opt));
+	// `down` with it recorded: no link, no socket; the stranger must survive.
+	auto st = stop_userspace_daemon("wgt9", stranger, 0.2, opt);
+	CHECK(st.ok());
+	usleep(100000);
+	CHECK(alive(stranger));
+	finish(stranger);
+
+	// The daemon writes to its log: it is recognised, and stopped.
+	int log_fd = open(opt.log_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	REQUIRE(log_fd >= 0);
+	pid_t daemon = spawn("wgt9", log_fd);
+	CHECK(is_daemon_of(daemon, "wgt9", opt));
+	CHECK_FALSE(is_daemon_of(daemon, "wgt8", opt));
+	st = stop_userspace_daemon("wgt9", daemon, 0.2, opt);
+	CHECK(st.ok());
+	CHECK_FALSE(alive(daemon));
+	if (alive(daemon))
+		finish(daemon);
+	close(log_fd);
+	std::filesystem::remove_all(dir);
+}
