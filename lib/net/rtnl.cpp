@@ -11,6 +11,7 @@
 #include <linux/rtnetlink.h>
 
 #include "keys.h"
+#include "nl_attr.h"
 
 namespace wgn {
 
@@ -70,6 +71,42 @@ NetlinkSocket::~NetlinkSocket()
 		mnl_socket_close(nl_);
 }
 
+NetlinkAck parse_ack(const nlmsghdr *nlh)
+{
+	NetlinkAck ack;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr))) {
+		ack.err = EBADMSG;
+		return ack;
+	}
+	auto *e = static_cast<const nlmsgerr *>(mnl_nlmsg_get_payload(nlh));
+	if (e->error == 0)
+		return ack;
+	// A positive error or INT_MIN is no errno: negating it would overflow or lie.
+	ack.err = e->error < 0 && e->error > -4096 ? -e->error : EBADMSG;
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return ack;
+	// The attributes follow the echoed request (all of it unless NLM_F_CAPPED), whose
+	// length the message itself states: checked against what arrived before use.
+	const size_t payload = mnl_nlmsg_get_payload_len(nlh);
+	size_t off = sizeof(*e);
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
+		if (e->msg.nlmsg_len < sizeof(nlmsghdr) || e->msg.nlmsg_len > payload)
+			return ack;
+		off += e->msg.nlmsg_len - sizeof(nlmsghdr);
+	}
+	if (MNL_ALIGN(off) >= payload)
+		return ack;
+	auto *a = static_cast<const nlattr *>(mnl_nlmsg_get_payload_offset(nlh, off));
+	int left = static_cast<int>(payload - MNL_ALIGN(off));
+	for (; mnl_attr_ok(a, left); a = mnl_attr_next(a)) {
+		left -= static_cast<int>(MNL_ALIGN(a->nla_len));
+		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
+		    mnl_attr_validate(a, MNL_TYPE_STRING) == 0)
+			ack.ext_ack = attr_string(a);
+	}
+	return ack;
+}
+
 namespace {
 
 struct ErrorSink {
@@ -77,30 +114,14 @@ struct ErrorSink {
 	std::string ext_ack;
 };
 
-// NLMSG_ERROR: 0 is the ack; otherwise keep errno and the NLMSGERR_ATTR_MSG text.
 int error_cb(const nlmsghdr *nlh, void *data)
 {
 	auto *sink = static_cast<ErrorSink *>(data);
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr))) {
-		sink->err = EBADMSG;
-		return MNL_CB_ERROR;
-	}
-	auto *e = static_cast<const nlmsgerr *>(mnl_nlmsg_get_payload(nlh));
-	if (e->error == 0)
+	auto ack = parse_ack(nlh);
+	if (ack.err == 0)
 		return MNL_CB_STOP;
-	sink->err = -e->error;
-	if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-		size_t off = sizeof(*e);
-		if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-			off += e->msg.nlmsg_len - sizeof(nlmsghdr);
-		auto *a = static_cast<const nlattr *>(mnl_nlmsg_get_payload_offset(nlh, off));
-		auto *tail = static_cast<const char *>(mnl_nlmsg_get_payload_tail(nlh));
-		for (; mnl_attr_ok(a, static_cast<int>(tail - reinterpret_cast<const char *>(a)));
-		     a = mnl_attr_next(a))
-			if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-			    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
-				sink->ext_ack = mnl_attr_get_str(a);
-	}
+	sink->err = ack.err;
+	sink->ext_ack = std::move(ack.ext_ack);
 	return MNL_CB_ERROR;
 }
 
@@ -111,7 +132,7 @@ int done_cb(const nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(int))) {
 		int err = *static_cast<const int *>(mnl_nlmsg_get_payload(nlh));
 		if (err < 0) {
-			sink->err = -err;
+			sink->err = err > -4096 ? -err : EBADMSG;
 			return MNL_CB_ERROR;
 		}
 	}

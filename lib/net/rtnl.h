@@ -67,6 +67,14 @@ private:
 	int last_errno_ = 0;
 };
 
+// An NLMSG_ERROR message: err 0 is the ack; otherwise its errno (EBADMSG for a
+// message too short or an error that is no errno) and the NLMSGERR_ATTR_MSG text.
+struct NetlinkAck {
+	int err = 0;
+	std::string ext_ack;
+};
+NetlinkAck parse_ack(const nlmsghdr *nlh);
+
 // The error for a failed netlink operation: EPERM/EACCES -> no_perm, others -> os,
 // with the kernel's extended-ack text when it gave one.
 Error netlink_error(const std::string &what, int err, const std::string &ext_ack);

@@ -10,6 +10,8 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include "nl_attr.h"
+
 namespace wgn {
 
 static nlmsghdr *put_header(char *buf, uint16_t type, uint16_t flags, uint32_t seq)
@@ -196,7 +198,7 @@ std::optional<LinkInfo> parse_link(const nlmsghdr *nlh)
 	l.ifindex = ifi->ifi_index;
 	l.up = ifi->ifi_flags & IFF_UP;
 	if (t.tb[IFLA_IFNAME] && mnl_attr_validate(t.tb[IFLA_IFNAME], MNL_TYPE_STRING) == 0)
-		l.name = mnl_attr_get_str(t.tb[IFLA_IFNAME]);
+		l.name = attr_string(t.tb[IFLA_IFNAME]);
 	if (is_u32(t.tb[IFLA_MTU]))
 		l.mtu = mnl_attr_get_u32(t.tb[IFLA_MTU]);
 	if (t.tb[IFLA_LINKINFO]) {
@@ -204,7 +206,7 @@ std::optional<LinkInfo> parse_link(const nlmsghdr *nlh)
 		if (mnl_attr_parse_nested(t.tb[IFLA_LINKINFO], collect_attr, &info) >= 0 &&
 		    info.tb[IFLA_INFO_KIND] &&
 		    mnl_attr_validate(info.tb[IFLA_INFO_KIND], MNL_TYPE_STRING) == 0)
-			l.kind = mnl_attr_get_str(info.tb[IFLA_INFO_KIND]);
+			l.kind = attr_string(info.tb[IFLA_INFO_KIND]);
 	}
 	return l;
 }

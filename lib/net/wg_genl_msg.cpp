@@ -10,6 +10,8 @@
 #include <linux/time_types.h>
 #include <linux/wireguard.h>
 
+#include "nl_attr.h"
+
 namespace wgn {
 
 GenlMessages::~GenlMessages()
@@ -341,7 +343,7 @@ Status parse_device_part(const nlmsghdr *nlh, DeviceState &state)
 		return bad;
 	if (const nlattr *a = t.tb[WGDEVICE_A_IFNAME];
 	    a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
-		state.name = mnl_attr_get_str(a);
+		state.name = attr_string(a);
 	Key k{};
 	if (get_key(t.tb[WGDEVICE_A_PRIVATE_KEY], &k)) {
 		state.has_private_key = !is_zero(k);

@@ -148,3 +148,85 @@ TEST_CASE("userspace: a reused pid is not taken for the daemon", "[hostile]")
 	close(log_fd);
 	std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+const nlmsghdr *hdr(const Bytes &m)
+{
+	return reinterpret_cast<const nlmsghdr *>(m.b.data());
+}
+
+Bytes ifinfo(int index)
+{
+	return Bytes().u8(0).u8(0).u16(0).u32(static_cast<uint32_t>(index)).u32(0).u32(0);
+}
+
+// An attribute whose payload is `s` without a terminating NUL.
+Bytes &attr_unterminated(Bytes &b, uint16_t type, const std::string &s)
+{
+	return b.attr(type, Bytes().raw(s.data(), s.size()));
+}
+
+} // namespace
+
+TEST_CASE("rtnl: a link name without NUL is read to the attribute's end, no further", "[hostile]")
+{
+	// IFLA_IFNAME (3) "wg0x": four bytes, no NUL, no padding; IFLA_MTU (4) follows, its
+	// length (8, 0) is where strlen would run on to.
+	auto body = ifinfo(7);
+	attr_unterminated(body, 3, "wg0x").attr_u32(4, 1420);
+	Bytes info;
+	attr_unterminated(info, 1, "wireguard");
+	body.nest(18, info);
+	auto m = message(16, 0, 1, body);
+	auto l = parse_link(hdr(m));
+	REQUIRE(l);
+	CHECK(l->name == "wg0x");
+	CHECK(l->kind == "wireguard");
+	CHECK(l->mtu == 1420);
+}
+
+TEST_CASE("genl: a device name without NUL is not read past its attribute", "[hostile]")
+{
+	// genlmsghdr (cmd 0, version 1), WGDEVICE_A_IFNAME (2) "wg0x" unterminated, then
+	// WGDEVICE_A_LISTEN_PORT (6).
+	auto body = Bytes().u8(0).u8(1).u16(0);
+	attr_unterminated(body, 2, "wg0x").attr_u16(6, 51820);
+	DeviceState st;
+	REQUIRE(parse_device_part(hdr(message(0x1b, 2, 1, body)), st).ok());
+	CHECK(st.name.size() <= 4);
+	CHECK(st.listen_port == 51820);
+}
+
+TEST_CASE("rtnl: an error message whose echoed request lies about its length", "[hostile]")
+{
+	// nlmsgerr: error -EPERM, then the echoed header claiming 0xfffffff0 bytes, with
+	// NLM_F_ACK_TLVS (0x200) set: the attributes' offset must not be taken on trust.
+	auto body = Bytes().u32(static_cast<uint32_t>(-EPERM));
+	body.u32(0xfffffff0).u16(16).u16(5).u32(1).u32(0);
+	body.attr_str(1 /* NLMSGERR_ATTR_MSG */, "never read");
+	auto ack = parse_ack(hdr(message(2, 0x200, 1, body)));
+	CHECK(ack.err == EPERM);
+	CHECK(ack.ext_ack.empty());
+	// Shorter than a header: the same.
+	body = Bytes().u32(static_cast<uint32_t>(-EPERM)).u32(4).u16(16).u16(5).u32(1).u32(0);
+	ack = parse_ack(hdr(message(2, 0x200, 1, body)));
+	CHECK(ack.err == EPERM);
+
+	// An honest one, with the kernel's words unterminated.
+	body = Bytes().u32(static_cast<uint32_t>(-EEXIST)).u32(16).u16(16).u16(5).u32(1).u32(0);
+	attr_unterminated(body, 1, "File exists");
+	ack = parse_ack(hdr(message(2, 0x200, 1, body)));
+	CHECK(ack.err == EEXIST);
+	CHECK(ack.ext_ack == "File exists");
+
+	// No errno at all (INT_MIN, or positive): not negated into overflow.
+	ack = parse_ack(hdr(
+	        message(2, 0, 1, Bytes().u32(0x80000000u).u32(16).u16(0).u16(0).u32(0).u32(0))));
+	CHECK(ack.err == EBADMSG);
+	ack = parse_ack(hdr(message(2, 0, 1, Bytes().u32(5).u32(16).u16(0).u16(0).u32(0).u32(0))));
+	CHECK(ack.err == EBADMSG);
+	// The ack itself.
+	ack = parse_ack(hdr(message(2, 0, 1, Bytes().u32(0).u32(16).u16(0).u16(0).u32(0).u32(0))));
+	CHECK(ack.err == 0);
+}
