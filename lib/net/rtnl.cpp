@@ -248,7 +248,9 @@ int route_cb(const nlmsghdr *nlh, void *data)
 Result<std::optional<LinkInfo>> Rtnl::get_link_by(const std::string &name, int ifindex)
 {
 	char buf[kRtnlBufSize];
-	build_getlink(buf, sock_.next_seq(), name, ifindex);
+	if (build_getlink(buf, sock_.next_seq(), name, ifindex) == 0)
+		return make_error(Errc::os,
+		                  "cannot look up link " + name + ": the name is too long");
 	std::optional<LinkInfo> link;
 	auto st = sock_.request("look up link " + (name.empty() ? dev_name(ifindex) : name),
 	                        reinterpret_cast<nlmsghdr *>(buf), link_cb, &link, true);
@@ -270,7 +272,9 @@ Result<std::optional<LinkInfo>> Rtnl::get_link(int ifindex)
 Status Rtnl::create_wireguard_link(const std::string &name)
 {
 	char buf[kRtnlBufSize];
-	build_newlink_wireguard(buf, sock_.next_seq(), name);
+	if (build_newlink_wireguard(buf, sock_.next_seq(), name) == 0)
+		return make_error(Errc::os, "cannot create WireGuard link " + name +
+		                                    ": the name is too long");
 	return sock_.request("create WireGuard link " + name, reinterpret_cast<nlmsghdr *>(buf),
 	                     nullptr, nullptr);
 }
@@ -278,7 +282,9 @@ Status Rtnl::create_wireguard_link(const std::string &name)
 Status Rtnl::delete_link(const std::string &name)
 {
 	char buf[kRtnlBufSize];
-	build_dellink(buf, sock_.next_seq(), name);
+	if (build_dellink(buf, sock_.next_seq(), name) == 0)
+		return make_error(Errc::os,
+		                  "cannot delete link " + name + ": the name is too long");
 	return sock_.request("delete link " + name, reinterpret_cast<nlmsghdr *>(buf), nullptr,
 	                     nullptr);
 }

@@ -111,7 +111,8 @@ private:
 };
 
 // The builders write one message at the start of buf (at least kRtnlBufSize bytes) and
-// return its length. seq goes in nlmsg_seq.
+// return its length; 0 when it would not fit (a name too long), with nothing written
+// past kRtnlBufSize. seq goes in nlmsg_seq.
 inline constexpr size_t kRtnlBufSize = 1024;
 
 size_t build_getlink(char *buf, uint32_t seq, const std::string &name, int ifindex = 0);

@@ -30,8 +30,8 @@ size_t build_getlink(char *buf, uint32_t seq, const std::string &name, int ifind
 	auto *ifi = static_cast<ifinfomsg *>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
-	if (!name.empty())
-		mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+	if (!name.empty() && !mnl_attr_put_strz_check(nlh, kRtnlBufSize, IFLA_IFNAME, name.c_str()))
+		return 0;
 	return nlh->nlmsg_len;
 }
 
@@ -40,9 +40,11 @@ size_t build_newlink_wireguard(char *buf, uint32_t seq, const std::string &name)
 	nlmsghdr *nlh = put_header(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, seq);
 	auto *ifi = static_cast<ifinfomsg *>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
 	ifi->ifi_family = AF_UNSPEC;
-	mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
-	nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "wireguard");
+	if (!mnl_attr_put_strz_check(nlh, kRtnlBufSize, IFLA_IFNAME, name.c_str()))
+		return 0;
+	nlattr *info = mnl_attr_nest_start_check(nlh, kRtnlBufSize, IFLA_LINKINFO);
+	if (!info || !mnl_attr_put_strz_check(nlh, kRtnlBufSize, IFLA_INFO_KIND, "wireguard"))
+		return 0;
 	mnl_attr_nest_end(nlh, info);
 	return nlh->nlmsg_len;
 }
@@ -52,7 +54,8 @@ size_t build_dellink(char *buf, uint32_t seq, const std::string &name)
 	nlmsghdr *nlh = put_header(buf, RTM_DELLINK, NLM_F_ACK, seq);
 	auto *ifi = static_cast<ifinfomsg *>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
 	ifi->ifi_family = AF_UNSPEC;
-	mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+	if (!mnl_attr_put_strz_check(nlh, kRtnlBufSize, IFLA_IFNAME, name.c_str()))
+		return 0;
 	return nlh->nlmsg_len;
 }
 

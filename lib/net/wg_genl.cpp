@@ -33,7 +33,7 @@ Result<GenlChannel> open_channel(const std::string &what)
 	auto sock = NetlinkSocket::open(NETLINK_GENERIC);
 	if (!sock)
 		return sock.error();
-	char buf[256];
+	char buf[kGenlSmallBufSize];
 	build_getfamily(buf, sock->next_seq(), WG_GENL_NAME);
 	uint16_t family = 0;
 	auto st = sock->request("resolve the wireguard netlink family",
@@ -98,8 +98,9 @@ Result<DeviceState> GenlWireGuard::get_device(const std::string &ifname)
 	auto ch = open_channel(what);
 	if (!ch)
 		return ch.error();
-	char buf[256];
-	build_get_device(buf, ch->sock.next_seq(), ch->family, ifname);
+	char buf[kGenlSmallBufSize];
+	if (build_get_device(buf, ch->sock.next_seq(), ch->family, ifname) == 0)
+		return make_error(Errc::os, "cannot " + what + ": the name is too long");
 	DeviceState state;
 	DumpParse d{&state, std::nullopt};
 	auto st = ch->sock.request(what, reinterpret_cast<nlmsghdr *>(buf), device_cb, &d);

@@ -35,6 +35,10 @@ struct GenlMessages {
 
 inline constexpr size_t kGenlBufSize = 8192; // MNL_SOCKET_BUFFER_SIZE on x86-64
 
+// build_getfamily and build_get_device write one message into buf, which holds at least
+// kGenlSmallBufSize bytes, and return its length; 0 when it would not fit (a name too
+// long), with nothing written past the buffer.
+inline constexpr size_t kGenlSmallBufSize = 256;
 size_t build_getfamily(char *buf, uint32_t seq, const char *family_name);
 // CTRL_ATTR_FAMILY_ID of a CTRL_CMD_NEWFAMILY reply; 0 when absent.
 uint16_t parse_family_id(const nlmsghdr *nlh);

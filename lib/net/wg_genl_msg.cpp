@@ -36,9 +36,10 @@ static nlmsghdr *put_genl_header(void *buf, size_t size, uint16_t type, uint8_t 
 
 size_t build_getfamily(char *buf, uint32_t seq, const char *family_name)
 {
-	nlmsghdr *nlh = put_genl_header(buf, MNL_NLMSG_HDRLEN + 64, GENL_ID_CTRL,
-	                                CTRL_CMD_GETFAMILY, 1, NLM_F_REQUEST | NLM_F_ACK, seq);
-	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, family_name);
+	nlmsghdr *nlh = put_genl_header(buf, kGenlSmallBufSize, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1,
+	                                NLM_F_REQUEST | NLM_F_ACK, seq);
+	if (!mnl_attr_put_strz_check(nlh, kGenlSmallBufSize, CTRL_ATTR_FAMILY_NAME, family_name))
+		return 0;
 	return nlh->nlmsg_len;
 }
 
@@ -60,9 +61,10 @@ uint16_t parse_family_id(const nlmsghdr *nlh)
 size_t build_get_device(char *buf, uint32_t seq, uint16_t family, const std::string &ifname)
 {
 	nlmsghdr *nlh =
-	        put_genl_header(buf, MNL_NLMSG_HDRLEN + 64, family, WG_CMD_GET_DEVICE,
-	                        WG_GENL_VERSION, NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP, seq);
-	mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, ifname.c_str());
+	        put_genl_header(buf, kGenlSmallBufSize, family, WG_CMD_GET_DEVICE, WG_GENL_VERSION,
+	                        NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP, seq);
+	if (!mnl_attr_put_strz_check(nlh, kGenlSmallBufSize, WGDEVICE_A_IFNAME, ifname.c_str()))
+		return 0;
 	return nlh->nlmsg_len;
 }
 

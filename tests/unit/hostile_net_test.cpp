@@ -230,3 +230,37 @@ TEST_CASE("rtnl: an error message whose echoed request lies about its length", "
 	ack = parse_ack(hdr(message(2, 0, 1, Bytes().u32(0).u32(16).u16(0).u16(0).u32(0).u32(0))));
 	CHECK(ack.err == 0);
 }
+
+TEST_CASE("netlink builders stop at their buffer's end", "[hostile]")
+{
+	const std::string long_name(600, 'x');
+	// Each builder gets the buffer its contract names, followed by a guard zone.
+	{
+		std::array<char, kGenlSmallBufSize + 1024> area;
+		area.fill('\xa5');
+		CHECK(build_get_device(area.data(), 1, 0x1b, long_name) == 0);
+		for (size_t i = kGenlSmallBufSize; i < area.size(); ++i)
+			REQUIRE(area[i] == '\xa5');
+		area.fill('\xa5');
+		CHECK(build_getfamily(area.data(), 1, long_name.c_str()) == 0);
+		for (size_t i = kGenlSmallBufSize; i < area.size(); ++i)
+			REQUIRE(area[i] == '\xa5');
+		CHECK(build_get_device(area.data(), 1, 0x1b, "wg0") > 0);
+	}
+	{
+		const std::string longer(1500, 'y');
+		std::array<char, kRtnlBufSize + 2048> area;
+		for (auto build :
+		     {+[](char *b, const std::string &n) { return build_getlink(b, 1, n); },
+		      +[](char *b, const std::string &n) { return build_dellink(b, 1, n); },
+		      +[](char *b, const std::string &n) {
+			      return build_newlink_wireguard(b, 1, n);
+		      }}) {
+			area.fill('\xa5');
+			CHECK(build(area.data(), longer) == 0);
+			for (size_t i = kRtnlBufSize; i < area.size(); ++i)
+				REQUIRE(area[i] == '\xa5');
+			CHECK(build(area.data(), "wg0") > 0);
+		}
+	}
+}
