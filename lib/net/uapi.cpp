@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "fd.h"
+#include "file_read.h"
 
 namespace wgn {
 
@@ -269,7 +271,10 @@ public:
 	{
 		if (len_ + n > buf_.size()) {
 			std::vector<char> bigger(std::max(buf_.size() * 2, len_ + n + 4096));
-			std::memcpy(bigger.data(), buf_.data(), len_);
+			// Not memcpy(dst, nullptr, 0): the first append has nothing to copy
+			// from, and a null source is undefined behaviour even for no bytes.
+			if (len_ > 0)
+				std::memcpy(bigger.data(), buf_.data(), len_);
 			wipe(buf_.data(), buf_.size());
 			buf_.swap(bigger);
 		}
@@ -315,8 +320,24 @@ Status exchange(const std::string &what, const std::filesystem::path &path, std:
 			return socket_error(what, path, errno);
 		req.remove_prefix(static_cast<size_t>(n));
 	}
+	// A daemon that never ends its reply (or trickles it) must not hold `up` or fill
+	// its memory: the reply is read within kUapiReplyTimeout and up to
+	// kUapiMaxReplyBytes.
+	const auto deadline = std::chrono::steady_clock::now() + kUapiReplyTimeout;
 	char buf[4096];
 	while (!reply->complete()) {
+		std::string why;
+		if (reply->view().size() > kUapiMaxReplyBytes)
+			why = "sent more than " + format_limit(kUapiMaxReplyBytes) +
+			      " without ending its reply";
+		else if (std::chrono::steady_clock::now() > deadline)
+			why = "did not end its reply within " +
+			      std::to_string(kUapiReplyTimeout.count()) + "s";
+		if (!why.empty()) {
+			wipe(buf, sizeof(buf));
+			return make_error(Errc::os, "cannot " + what + ": the daemon on " +
+			                                    path.string() + " " + why);
+		}
 		ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
 		if (n < 0 && errno == EINTR)
 			continue;

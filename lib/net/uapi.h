@@ -2,6 +2,7 @@
 // text protocol of https://www.wireguard.com/xplatform/ (keys in hex there).
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -11,6 +12,10 @@
 namespace wgn {
 
 inline constexpr const char *kUapiSocketDir = "/var/run/wireguard";
+// The most of one reply that wgn reads (a get of some 90,000 peers), and the time it
+// gives a daemon to send it all; each read also gives up after 5 s of silence.
+inline constexpr size_t kUapiMaxReplyBytes = 32 << 20;
+inline constexpr std::chrono::seconds kUapiReplyTimeout{30};
 
 class UapiWireGuard : public WireGuardControl {
 public:

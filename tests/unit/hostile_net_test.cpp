@@ -264,3 +264,66 @@ TEST_CASE("netlink builders stop at their buffer's end", "[hostile]")
 		}
 	}
 }
+
+namespace {
+
+// A daemon that answers `get` with lines that never end in the blank line, as long as
+// the client reads (at most `limit` bytes), then holds the connection open.
+struct EndlessDaemon {
+	std::filesystem::path dir;
+	int lfd = -1;
+	std::thread t;
+	size_t sent = 0;
+
+	explicit EndlessDaemon(size_t limit)
+	{
+		char tmpl[] = "/tmp/wgn-uapi-hostile-XXXXXX";
+		dir = mkdtemp(tmpl);
+		lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		sockaddr_un sun{};
+		sun.sun_family = AF_UNIX;
+		uapi_socket_path("wgt0", dir).string().copy(sun.sun_path, sizeof(sun.sun_path) - 1);
+		REQUIRE(bind(lfd, reinterpret_cast<sockaddr *>(&sun), sizeof(sun)) == 0);
+		REQUIRE(listen(lfd, 1) == 0);
+		t = std::thread([this, limit] {
+			int c = accept(lfd, nullptr, nullptr);
+			std::string chunk;
+			while (chunk.size() < 65536)
+				chunk += "rx_bytes=1\n";
+			while (sent < limit) {
+				ssize_t n = send(c, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+				if (n <= 0)
+					break;
+				sent += static_cast<size_t>(n);
+			}
+			// Wait for the client to hang up (or 10 s): no blank line, ever.
+			char b;
+			timeval tv{10, 0};
+			setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			while (recv(c, &b, 1, 0) > 0) {
+			}
+			close(c);
+		});
+	}
+	~EndlessDaemon()
+	{
+		if (t.joinable())
+			t.join();
+		close(lfd);
+		std::filesystem::remove_all(dir);
+	}
+};
+
+} // namespace
+
+TEST_CASE("uapi: a reply that never ends is cut at its cap", "[hostile]")
+{
+	EndlessDaemon d(kUapiMaxReplyBytes + (4 << 20));
+	auto t0 = std::chrono::steady_clock::now();
+	auto r = UapiWireGuard(d.dir).get_device("wgt0");
+	REQUIRE_FALSE(r);
+	CHECK(r.error().code == Errc::os);
+	CHECK_THAT(r.error().message,
+	           Catch::Contains("sent more than 32 MiB without ending its reply"));
+	CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+}
