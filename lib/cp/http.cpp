@@ -18,7 +18,13 @@ struct Transfer {
 	HttpResponse response;
 	size_t max_response = 0;
 	bool too_large = false;
+	size_t header_bytes = 0;
+	bool headers_too_large = false;
 };
+
+// The headers of one response, all lines together: as the body, a server cannot make
+// wgn keep more than this (libcurl's own limit is per line, or 300 KiB in newer versions).
+constexpr size_t kMaxHeaderBytes = 64 * 1024;
 
 size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
@@ -37,6 +43,11 @@ size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
 	auto *t = static_cast<Transfer *>(userp);
 	size_t n = size * nmemb;
+	t->header_bytes += n;
+	if (t->header_bytes > kMaxHeaderBytes) {
+		t->headers_too_large = true;
+		return 0; // libcurl aborts the transfer
+	}
 	add_header_line(std::string_view(data, n), t->response);
 	return n;
 }
@@ -141,6 +152,10 @@ Result<HttpResponse> CurlTransport::post(const HttpRequest &req)
 	if (!why.empty() && why.back() == '\n')
 		why.pop_back();
 	std::string cap = std::to_string(req.max_response / 1024) + " KiB";
+	if (t.headers_too_large)
+		return make_error(Errc::protocol,
+		                  "the response headers of " + req.url + " are larger than " +
+		                          std::to_string(kMaxHeaderBytes / 1024) + " KiB");
 	if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED)
 		return make_error(Errc::protocol,
 		                  "the response of " + req.url + " is larger than " + cap);

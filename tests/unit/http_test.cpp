@@ -177,6 +177,26 @@ TEST_CASE("add_header_line: names lower-cased, values trimmed, a status line sta
 	CHECK(r.headers["x-bin"] == std::string("a\0b\xff", 4));
 }
 
+TEST_CASE("CurlTransport aborts a response whose headers run over 64 KiB", "[http]") {
+	// 2,000 distinct headers of 100 bytes: 200 KB, each line well within libcurl's own
+	// per-line limit. Kept, they would all land in the response's header map.
+	std::string headers;
+	for (int i = 0; i < 2000; ++i)
+		headers += "X-Pad-" + std::to_string(i) + ": " + std::string(88, 'h') + "\r\n";
+	OneShotServer s(reply("200 OK", R"({"node_id":"n"})", headers));
+	auto r = CurlTransport().post(request_to(s.url()));
+	REQUIRE_FALSE(r);
+	CHECK(r.error().code == Errc::protocol);
+	CHECK(r.error().message.find("headers") != std::string::npos);
+	CHECK(r.error().message.find("64 KiB") != std::string::npos);
+
+	// Ordinary headers are kept.
+	OneShotServer ok(reply("200 OK", R"({"node_id":"n"})", "X-One: 1\r\n"));
+	auto r2 = CurlTransport().post(request_to(ok.url()));
+	REQUIRE(r2);
+	CHECK(r2->headers["x-one"] == "1");
+}
+
 TEST_CASE("CurlTransport takes any timeout without undefined conversions", "[http]") {
 	// NaN and infinities are clamped (at least 1 ms, at most a year), never cast as
 	// they are; a refused connection still answers at once.
