@@ -143,3 +143,30 @@ setup() {
 	assert_success
 	assert_output --partial "is larger than 1 MiB"
 }
+
+@test "an interface name beginning with - is refused: as NAME (64), in the config or its file name (78)" {
+	# wireguard-go would read `-f' or `--foreground' as an option, stall, and leave files.
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" up --dry-run -- -f
+	assert_failure 64
+	assert_output "wgn: \`-f' is not an interface name: it begins with \`-', which wireguard-go and other tools read as an option"
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" down -- --foreground
+	assert_failure 64
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" health -- -f
+	assert_failure 3
+
+	sed -i '/^\[interface\]/a name = "--foreground"' "$CONF_DIR/wg0.toml"
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" up --dry-run wg0
+	assert_failure 78
+	assert_output --partial "interface.name: \`--foreground' is not an interface name: it begins with \`-'"
+
+	write_config wg0
+	cp "$CONF_DIR/wg0.toml" "$CONF_DIR/-f.toml"
+	run timeout 5 "$WGN" up --dry-run "$CONF_DIR/-f.toml"
+	assert_failure 78
+	assert_output --partial "the file name \`-f' is not an interface name: it begins with \`-'"
+	# `..toml': the stem is `.', which the kernel refuses as a name.
+	cp "$CONF_DIR/wg0.toml" "$CONF_DIR/..toml"
+	run timeout 5 "$WGN" up --dry-run "$CONF_DIR/..toml"
+	assert_failure 78
+	assert_output --partial "the file name \`.' is not an interface name (the kernel refuses . and ..)"
+}
