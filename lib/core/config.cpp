@@ -58,6 +58,33 @@ bool is_valid_interface_name(const std::string &name)
 	return interface_name_problem(name).empty();
 }
 
+Result<std::string> check_control_plane_url(std::string url)
+{
+	while (url.ends_with('/'))
+		url.pop_back();
+	if (url.starts_with("http://")) {
+		std::string rest = url.substr(7);
+		std::string host = rest.substr(0, rest.find_first_of("/?#"));
+		if (auto at = host.rfind('@'); at != std::string::npos)
+			host = host.substr(at + 1);
+		if (host.starts_with("[")) {
+			host = host.substr(1, host.find(']') - 1);
+		} else if (auto colon = host.rfind(':'); colon != std::string::npos) {
+			host = host.substr(0, colon);
+		}
+		auto a = parse_ip(host);
+		if (!(host == "localhost" || (a && is_loopback(*a))))
+			return make_error(
+			        Errc::config,
+			        "`" + url +
+			                "' uses plain http to a host that is not loopback; "
+			                "use https");
+	} else if (!url.starts_with("https://") || url.size() <= 8) {
+		return make_error(Errc::config, "`" + url + "' is not an https:// URL");
+	}
+	return url;
+}
+
 std::filesystem::path config_dir(const std::optional<std::string> &dir)
 {
 	if (dir)

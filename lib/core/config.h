@@ -84,6 +84,11 @@ bool is_valid_interface_name(const std::string &name);
 // kernel refuses them) and a leading `-' (the daemon would read it as an option).
 std::string interface_name_problem(const std::string &name);
 
+// A control plane URL as control_plane.url must be: https, or plain http to a loopback
+// host only (nobody else can listen there). Returns it without trailing slashes, or an
+// error (config) whose message quotes the URL and says why.
+Result<std::string> check_control_plane_url(std::string url);
+
 // Parses and validates. Errors: no_input (66) for a missing file, config (78) for the
 // rest, each one sentence "FILE:LINE: KEY: what is wrong".
 Result<Config> load_config(const std::filesystem::path &path);

@@ -96,28 +96,10 @@ Parser::Opt Parser::control_plane()
 		return missing(*t, "control_plane.url");
 	if (auto e = want_string(*u, "control_plane.url", &cp.url))
 		return e;
-	while (cp.url.ends_with('/'))
-		cp.url.pop_back();
-	if (cp.url.starts_with("http://")) {
-		// Plain http only where nobody else can listen: the loopback address.
-		std::string rest = cp.url.substr(7);
-		std::string host = rest.substr(0, rest.find_first_of("/?#"));
-		if (auto at = host.rfind('@'); at != std::string::npos)
-			host = host.substr(at + 1);
-		if (host.starts_with("[")) {
-			host = host.substr(1, host.find(']') - 1);
-		} else if (auto colon = host.rfind(':'); colon != std::string::npos) {
-			host = host.substr(0, colon);
-		}
-		auto a = parse_ip(host);
-		if (!(host == "localhost" || (a && is_loopback(*a))))
-			return r.error(*u, "control_plane.url",
-			               "`" + cp.url +
-			                       "' uses plain http to a host that is not loopback; "
-			                       "use https");
-	} else if (!cp.url.starts_with("https://") || cp.url.size() <= 8) {
-		return r.error(*u, "control_plane.url", "`" + cp.url + "' is not an https:// URL");
-	}
+	auto url = check_control_plane_url(cp.url);
+	if (!url)
+		return r.error(*u, "control_plane.url", url.error().message);
+	cp.url = *url;
 	std::filesystem::path p;
 	if (auto *n = t->get("token_file")) {
 		if (auto e = want_path(*n, "control_plane.token_file", &p))

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,6 +149,27 @@ Key x25519(const Key &scalar, const Key &u)
 	EVP_PKEY_free(peer);
 	EVP_PKEY_free(priv);
 	return out;
+}
+
+Result<SecretKey> generate_private_key()
+{
+	Key k{};
+	size_t got = 0;
+	while (got < k.size()) {
+		ssize_t n = getrandom(k.data() + got, k.size() - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return make_error(Errc::os,
+			                  std::string("cannot generate a key: getrandom: ") +
+			                          std::strerror(errno));
+		got += static_cast<size_t>(n);
+	}
+	k[0] &= 248;
+	k[31] = static_cast<uint8_t>((k[31] & 127) | 64);
+	SecretKey secret(k);
+	wipe(k.data(), k.size());
+	return secret;
 }
 
 Key public_key_of(const SecretKey &priv)

@@ -36,6 +36,10 @@ std::optional<Key> base64_decode(std::string_view s); // exactly 32 bytes, canon
 std::string hex_encode(const Key &k);
 std::optional<Key> hex_decode(std::string_view s);
 
+// A new private key from the kernel's CSPRNG (getrandom), clamped as `wg genkey`
+// clamps it (RFC 7748). Errors: os (71) when no randomness can be had.
+Result<SecretKey> generate_private_key();
+
 // X25519 public key of a private key (RFC 7748), computed in-process with libcrypto.
 Key public_key_of(const SecretKey &priv);
 // Raw X25519(scalar, u) for the RFC 7748 test vectors.
@@ -44,7 +48,7 @@ Key x25519(const Key &scalar, const Key &u);
 // Reads a base64 key file. what = "private key" / "preshared key" for the messages.
 // must_be_private: refuse a file readable by group or others (as OpenSSH does).
 Result<SecretKey> read_key_file(const std::filesystem::path &path, std::string_view what,
-				bool must_be_private);
+                                bool must_be_private);
 
 // Lower-case hex of the SHA-256 of `data` (idempotency keys, config fingerprints).
 std::string sha256_hex(std::string_view data);

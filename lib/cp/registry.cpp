@@ -17,14 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-// nlohmann::json keeps object keys in a std::map, so dump() sorts them and, without an
-// indent, adds no whitespace: the canonical form SPEC asks for. Invalid UTF-8 (a
-// strange hostname) is replaced rather than thrown on.
-std::string dump(const json &j)
-{
-	return json_text(j);
-}
-
 json content_json(const RegistrationRequest &r)
 {
 	return json{{"hostname", r.hostname},
@@ -34,29 +26,6 @@ json content_json(const RegistrationRequest &r)
 	            {"hub_endpoint", r.hub_endpoint},
 	            {"labels", json(r.labels)},
 	            {"wgn_version", r.wgn_version}};
-}
-
-// A server's message, fit for one line of ours: short and without control characters.
-std::string server_says(const HttpResponse &r)
-{
-	std::string msg;
-	try {
-		auto j = json::parse(r.body);
-		for (auto *k : {"error", "message", "detail"})
-			if (j.is_object() && j.contains(k) && j[k].is_string()) {
-				msg = j[k].get<std::string>();
-				break;
-			}
-	} catch (const json::exception &) {
-	}
-	if (msg.empty())
-		return "";
-	if (msg.size() > 200)
-		msg = msg.substr(0, 200) + "...";
-	for (auto &c : msg)
-		if (std::iscntrl(static_cast<unsigned char>(c)))
-			c = ' ';
-	return ": " + msg;
 }
 
 // The node_id of a JSON object body; empty when the body is not one or has none.
@@ -88,22 +57,58 @@ Verdict fail(Errc code, std::string message)
 
 } // namespace
 
+// A server's message, fit for one line of ours: short and without control characters.
+std::string server_message(const HttpResponse &r)
+{
+	std::string msg;
+	try {
+		auto j = json::parse(r.body);
+		for (auto *k : {"error", "message", "detail"})
+			if (j.is_object() && j.contains(k) && j[k].is_string()) {
+				msg = j[k].get<std::string>();
+				break;
+			}
+	} catch (const json::exception &) {
+	}
+	if (msg.empty())
+		return "";
+	if (msg.size() > 200)
+		msg = msg.substr(0, 200) + "...";
+	for (auto &c : msg)
+		if (std::iscntrl(static_cast<unsigned char>(c)))
+			c = ' ';
+	return ": " + msg;
+}
+
+// nlohmann::json keeps object keys in a std::map, so dump() sorts them and, without an
+// indent, adds no whitespace: the canonical form SPEC asks for. Invalid UTF-8 (a
+// strange hostname) is replaced rather than thrown on.
+std::string canonical_json(const json &j)
+{
+	return json_text(j);
+}
+
+std::string idempotency_key_of(const json &content)
+{
+	return sha256_hex(canonical_json(content));
+}
+
 std::string RegistrationRequest::body() const
 {
 	json j = content_json(*this);
 	j["node_id"] = node_id ? json(*node_id) : json(nullptr);
 	j["registered_at"] = registered_at;
-	return dump(j);
+	return canonical_json(j);
 }
 
 std::string RegistrationRequest::canonical_content() const
 {
-	return dump(content_json(*this));
+	return canonical_json(content_json(*this));
 }
 
 std::string RegistrationRequest::idempotency_key() const
 {
-	return sha256_hex(canonical_content());
+	return idempotency_key_of(content_json(*this));
 }
 
 RegistrationRequest make_registration_request(const Config &cfg, std::string hostname,
@@ -125,19 +130,27 @@ RegistrationRequest make_registration_request(const Config &cfg, std::string hos
 	return r;
 }
 
-HttpRequest make_http_request(const ControlPlaneConfig &cp, const RegistrationRequest &r)
+HttpRequest make_cp_post(const std::string &url, std::string body,
+                         const std::string &idempotency_key,
+                         const std::optional<std::filesystem::path> &ca_file, double timeout)
 {
 	HttpRequest h;
-	h.url = cp.url + "/api/v1/nodes/register";
-	h.headers = {{"dbos-idempotency-key", r.idempotency_key()},
+	h.url = url;
+	h.headers = {{"dbos-idempotency-key", idempotency_key},
 	             {"Content-Type", "application/json"},
 	             {"Accept", "application/json"},
 	             {"User-Agent", "wgn/" WGN_VERSION}};
-	h.body = r.body();
-	h.ca_file = cp.ca_file;
-	h.connect_timeout = cp.timeout;
-	h.timeout = cp.timeout;
+	h.body = std::move(body);
+	h.ca_file = ca_file;
+	h.connect_timeout = timeout;
+	h.timeout = timeout;
 	return h;
+}
+
+HttpRequest make_http_request(const ControlPlaneConfig &cp, const RegistrationRequest &r)
+{
+	return make_cp_post(cp.url + "/api/v1/nodes/register", r.body(), r.idempotency_key(),
+	                    cp.ca_file, cp.timeout);
 }
 
 std::optional<double> parse_retry_after(std::string_view value, int64_t now)
@@ -167,7 +180,7 @@ std::optional<double> parse_retry_after(std::string_view value, int64_t now)
 	return std::nullopt;
 }
 
-Verdict judge_response(const HttpResponse &r, int64_t now)
+Verdict judge_response(const HttpResponse &r, int64_t now, std::string_view what)
 {
 	const std::string status = "HTTP " + std::to_string(r.status);
 	if (r.status >= 200 && r.status < 300) {
@@ -192,7 +205,7 @@ Verdict judge_response(const HttpResponse &r, int64_t now)
 		if (!id)
 			return fail(Errc::data, "the control plane answered HTTP 409 (conflict) "
 			                        "without a node_id" +
-			                                server_says(r));
+			                                server_message(r));
 		Verdict v;
 		v.kind = Verdict::done;
 		v.node_id = *id;
@@ -202,17 +215,17 @@ Verdict judge_response(const HttpResponse &r, int64_t now)
 	if (r.status == 408 || r.status == 429 || (r.status >= 500 && r.status < 600)) {
 		Verdict v;
 		v.kind = Verdict::retry;
-		v.error = make_error(Errc::temp_fail, status + server_says(r));
+		v.error = make_error(Errc::temp_fail, status + server_message(r));
 		if (auto it = r.headers.find("retry-after"); it != r.headers.end())
 			v.retry_after = parse_retry_after(it->second, now);
 		return v;
 	}
 	if (r.status == 400 || r.status == 422)
-		return fail(Errc::data, "the control plane rejected the registration (" + status +
-		                                ")" + server_says(r));
+		return fail(Errc::data, "the control plane rejected the " + std::string(what) +
+		                                " (" + status + ")" + server_message(r));
 	if (r.status == 401 || r.status == 403)
 		return fail(Errc::no_perm, "the control plane refused the token (" + status + ")" +
-		                                   server_says(r));
+		                                   server_message(r));
 	if (r.status >= 300 && r.status < 400) {
 		auto it = r.headers.find("location");
 		return fail(Errc::protocol,
@@ -220,7 +233,7 @@ Verdict judge_response(const HttpResponse &r, int64_t now)
 		                    (it != r.headers.end() ? " to " + it->second : "") +
 		                    "); redirects are not followed: fix control_plane.url");
 	}
-	return fail(Errc::protocol, "the control plane answered " + status + server_says(r));
+	return fail(Errc::protocol, "the control plane answered " + status + server_message(r));
 }
 
 Verdict judge_transport_error(const Error &e)
@@ -231,9 +244,10 @@ Verdict judge_transport_error(const Error &e)
 	return v;
 }
 
-Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest &req,
-                                     int max_retries, const BackoffPolicy &backoff,
-                                     const std::string &ifname, RegistrationIo &io, int *attempts)
+Result<Answered> post_with_retries(HttpTransport &transport, const HttpRequest &req,
+                                   int max_retries, const BackoffPolicy &backoff,
+                                   const std::string &ifname, std::string_view what,
+                                   RegistrationIo &io, int *attempts, const Judge &judge)
 {
 	const int total = max_retries + 1;
 	std::string key;
@@ -243,16 +257,15 @@ Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest
 	Error last{Errc::temp_fail, ""};
 	for (int n = 1; n <= total; ++n) {
 		if (io.cancelled && io.cancelled())
-			return make_error(Errc::temp_fail, "registration interrupted");
+			return make_error(Errc::temp_fail, std::string(what) + " interrupted");
 		if (attempts)
 			*attempts = n;
 		effect("POST " + req.url + " (attempt " + std::to_string(n) + "/" +
 		       std::to_string(total) + ", idempotency key " + key + ")");
 		auto resp = transport.post(req);
-		Verdict v = resp ? judge_response(*resp, io.now())
-		                 : judge_transport_error(resp.error());
+		Verdict v = resp ? judge(*resp, io.now()) : judge_transport_error(resp.error());
 		if (v.kind == Verdict::done)
-			return SendResult{v.node_id, v.registered_at, n};
+			return Answered{std::move(*resp), std::move(v), n};
 		if (v.kind == Verdict::fail)
 			return v.error;
 		last = v.error;
@@ -260,7 +273,7 @@ Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest
 			break;
 		double wait = v.retry_after ? std::min(*v.retry_after, backoff.max)
 		                            : backoff.delay(n - 1, io.jitter());
-		progress(ifname + ": registration attempt " + std::to_string(n) + "/" +
+		progress(ifname + ": " + std::string(what) + " attempt " + std::to_string(n) + "/" +
 		         std::to_string(total) + " failed: " + last.message + "; retrying in " +
 		         format_seconds(wait) + "s");
 		io.sleep(wait);
@@ -268,6 +281,18 @@ Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest
 	return make_error(Errc::temp_fail, "control plane " + req.url + " unavailable after " +
 	                                           std::to_string(total) + " attempt" +
 	                                           (total == 1 ? "" : "s") + ": " + last.message);
+}
+
+Result<SendResult> send_registration(HttpTransport &transport, const HttpRequest &req,
+                                     int max_retries, const BackoffPolicy &backoff,
+                                     const std::string &ifname, RegistrationIo &io, int *attempts)
+{
+	auto a = post_with_retries(
+	        transport, req, max_retries, backoff, ifname, "registration", io, attempts,
+	        [](const HttpResponse &r, int64_t now) { return judge_response(r, now); });
+	if (!a)
+		return a.error();
+	return SendResult{a->verdict.node_id, a->verdict.registered_at, a->attempts};
 }
 
 } // namespace wgn

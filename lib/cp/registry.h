@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "backoff.h"
 #include "config.h"
 #include "error.h"
@@ -40,12 +42,24 @@ struct RegistrationRequest {
 	std::string idempotency_key() const;
 };
 
+// The canonical text of a body: keys sorted, no whitespace (nlohmann::json keeps keys in
+// a std::map), bytes that are not UTF-8 replaced rather than thrown on.
+std::string canonical_json(const nlohmann::json &j);
+// Hex SHA-256 of canonical_json(content): the dbos-idempotency-key of `register` and
+// `enroll` alike, and so the DBOS workflow ID.
+std::string idempotency_key_of(const nlohmann::json &content);
+
 RegistrationRequest make_registration_request(const Config &cfg, std::string hostname,
                                               std::optional<std::string> node_id,
                                               std::string registered_at);
 
 // The HTTP request for one registration, without the token (added by the caller).
 HttpRequest make_http_request(const ControlPlaneConfig &cp, const RegistrationRequest &r);
+// A POST of `body` to url with the headers every control-plane request carries
+// (idempotency key, JSON, User-Agent); timeout is also the connect timeout.
+HttpRequest make_cp_post(const std::string &url, std::string body,
+                         const std::string &idempotency_key,
+                         const std::optional<std::filesystem::path> &ca_file, double timeout);
 
 // Seconds to wait from a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate,
 // RFC 850, asctime), relative to now. Empty when it is neither.
@@ -62,8 +76,12 @@ struct Verdict {
 
 // 2xx with a string node_id, or 409 with one: done. 408, 429, 5xx: retry. 400, 422,
 // 409 without node_id: data (65). 401, 403: no_perm (77). Anything else, and a 2xx
-// whose body is not JSON with a string node_id: protocol (76).
-Verdict judge_response(const HttpResponse &r, int64_t now);
+// whose body is not JSON with a string node_id: protocol (76). `what` names the request
+// in messages ("the control plane rejected the registration").
+Verdict judge_response(const HttpResponse &r, int64_t now, std::string_view what = "registration");
+// ": MESSAGE" from a server's JSON error body (error, message or detail), cut to 200
+// bytes and without control characters; empty when there is none.
+std::string server_message(const HttpResponse &r);
 // Transport errors: temp_fail is retried, anything else (too large, TLS) is final.
 Verdict judge_transport_error(const Error &e);
 
@@ -78,6 +96,29 @@ struct RegistrationIo {
 	// on SIGINT/SIGTERM. Default: never.
 	std::function<bool()> cancelled;
 };
+
+// How one answer is judged: judge_response, or enrollment's own.
+using Judge = std::function<Verdict(const HttpResponse &, int64_t now)>;
+
+struct Answered {
+	HttpResponse response; // the answer judged done
+	Verdict verdict;
+	int attempts = 0;
+};
+
+// The retry loop of `register` and `enroll`: sends req, at most max_retries times after
+// the first, while judge says retry, waiting backoff.delay(n) or Retry-After (capped at
+// backoff.max). One progress line per failed attempt ("IFNAME: WHAT attempt 2/6 failed:
+// ..."). *attempts (if given) is set whether it succeeds or not.
+Result<Answered> post_with_retries(HttpTransport &transport, const HttpRequest &req,
+                                   int max_retries, const BackoffPolicy &backoff,
+                                   const std::string &ifname, std::string_view what,
+                                   RegistrationIo &io, int *attempts, const Judge &judge);
+
+// The real effects for whatever io leaves unset.
+void fill_io_defaults(RegistrationIo &io);
+// gethostname(), empty when it fails.
+std::string local_hostname();
 
 struct SendResult {
 	std::string node_id;

@@ -56,8 +56,6 @@ Result<std::string> read_token_file(const std::filesystem::path &path)
 	return token;
 }
 
-namespace {
-
 std::string local_hostname()
 {
 	char buf[256] = "";
@@ -66,7 +64,7 @@ std::string local_hostname()
 	return buf;
 }
 
-void fill_defaults(RegistrationIo &io)
+void fill_io_defaults(RegistrationIo &io)
 {
 	if (!io.sleep)
 		io.sleep = [cancelled = io.cancelled](double s) {
@@ -85,8 +83,6 @@ void fill_defaults(RegistrationIo &io)
 		io.hostname = local_hostname();
 }
 
-} // namespace
-
 Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, RegistrationIo io)
 {
 	if (attempts)
@@ -95,7 +91,7 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 		return make_error(Errc::config, cfg.path.string() + ": no [control_plane] section: "
 		                                                    "nothing to register with");
 	const auto &cp = *cfg.control_plane;
-	fill_defaults(io);
+	fill_io_defaults(io);
 
 	// A node_id is only meaningful to the control plane that gave it.
 	auto state = load_registration(cfg.interface.name);
