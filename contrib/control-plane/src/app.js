@@ -236,8 +236,11 @@ function makeApp(ctx) {
 			await DBOS.deleteWorkflow(key);
 		}
 		console.log(`wgn-cp: enrolled ${out.node_id} (${inp.hostname}) as ${out.wireguard_address.join(', ')} workflow ${key}`);
+		// The hubs as they are now, not as the workflow recorded them: a node that
+		// enrolled before any hub existed (wgn exits 75 and keeps its key) gets them by
+		// sending the same request again once the administrator has added one.
 		res.status(201).json({ node_id: out.node_id, wireguard_address: out.wireguard_address,
-			hubs: out.hubs, node_token: token, workflow_id: key });
+			hubs: await nodes.listHubs(db), node_token: token, workflow_id: key });
 	}));
 
 	api.get('/nodes', need('admin', 'hub'), h(async (req, res) => {
