@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -46,16 +47,28 @@ struct WatchOptions {
 	bool no_register = false;
 };
 
+struct EnrollCliOptions {
+	std::string url;
+	std::string name;
+	std::string token_file;
+	std::optional<std::string> ca_file;
+	std::vector<std::string> labels;
+	bool force = false;
+	bool json = false;
+};
+
 CLI::App *setup_up(CLI::App &app, UpOptions &o);
 CLI::App *setup_down(CLI::App &app, DownOptions &o);
 CLI::App *setup_health(CLI::App &app, HealthOptions &o);
 CLI::App *setup_register(CLI::App &app, RegisterOptions &o);
 CLI::App *setup_watch(CLI::App &app, WatchOptions &o);
+CLI::App *setup_enroll(CLI::App &app, EnrollCliOptions &o);
 
 int run_up(const GlobalOptions &g, const UpOptions &o);
 int run_down(const GlobalOptions &g, const DownOptions &o);
 int run_health(const GlobalOptions &g, const HealthOptions &o);
 int run_register(const GlobalOptions &g, const RegisterOptions &o);
 int run_watch(const GlobalOptions &g, const WatchOptions &o);
+int run_enroll(const GlobalOptions &g, const EnrollCliOptions &o);
 
 } // namespace wgn

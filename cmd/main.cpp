@@ -14,7 +14,7 @@ using namespace wgn;
 
 namespace {
 
-const std::vector<std::string> kCommands = {"up", "down", "health", "register", "watch"};
+const std::vector<std::string> kCommands = {"up", "down", "health", "register", "watch", "enroll"};
 
 size_t edit_distance(const std::string &a, const std::string &b)
 {
@@ -25,7 +25,7 @@ size_t edit_distance(const std::string &a, const std::string &b)
 		cur[0] = i;
 		for (size_t j = 1; j <= b.size(); ++j)
 			cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-					   prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+			                   prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
 		std::swap(prev, cur);
 	}
 	return prev[b.size()];
@@ -49,16 +49,16 @@ std::string suggestion(const std::string &word)
 int usage_error(const std::string &sentence, const std::string &hint_for)
 {
 	std::fprintf(stderr, "wgn: %s\nTry '%s --help' for more information.\n", sentence.c_str(),
-		     hint_for.c_str());
+	             hint_for.c_str());
 	return exit_code(Errc::usage);
 }
 
 int run_wgn(int argc, char **argv)
 {
 	CLI::App app{"wgn joins this node to a private WireGuard network through a hub, proves "
-		     "that the tunnel carries traffic, checks its health and registers the node "
-		     "with a control plane.",
-		     "wgn"};
+	             "that the tunnel carries traffic, checks its health and registers the node "
+	             "with a control plane.",
+	             "wgn"};
 	app.require_subcommand(0, 1);
 	app.set_version_flag("-V,--version", "wgn " WGN_VERSION);
 	app.footer("See wgn(8) and wgn.toml(5) for the configuration, exit codes and files.");
@@ -68,16 +68,17 @@ int run_wgn(int argc, char **argv)
 	app.add_flag("-v,--verbose", verbose, "Print every change made to the system ([#] lines)");
 	app.add_flag("-q,--quiet", quiet, "Print nothing but results and errors");
 	app.add_option("--config-dir", g.config_dir,
-		       "Directory of NAME.toml files (default: $WGN_CONFIG_DIR or /etc/wgn)");
+	               "Directory of NAME.toml files (default: $WGN_CONFIG_DIR or /etc/wgn)");
 
 	UpOptions up;
 	DownOptions down;
 	HealthOptions health;
 	RegisterOptions reg;
 	WatchOptions watch;
+	EnrollCliOptions enroll;
 	CLI::App *cmds[] = {setup_up(app, up),         setup_down(app, down),
-			    setup_health(app, health), setup_register(app, reg),
-			    setup_watch(app, watch)};
+	                    setup_health(app, health), setup_register(app, reg),
+	                    setup_watch(app, watch),   setup_enroll(app, enroll)};
 	for (auto *c : cmds)
 		c->fallthrough();
 
@@ -107,7 +108,7 @@ int run_wgn(int argc, char **argv)
 		auto *sub = app.get_subcommands().empty() ? nullptr : app.get_subcommands().front();
 		if (!sub && !word.empty())
 			return usage_error("'" + word + "' is not a wgn command" + suggestion(word),
-					   "wgn");
+			                   "wgn");
 		return usage_error(e.what(), sub ? "wgn " + sub->get_name() : "wgn");
 	} catch (const CLI::ParseError &e) {
 		auto subs = app.get_subcommands();
@@ -123,9 +124,10 @@ int run_wgn(int argc, char **argv)
 
 	if (up.target.empty() && app.got_subcommand("up") == false && !app.got_subcommand("down") &&
 	    !app.got_subcommand("health") && !app.got_subcommand("register") &&
-	    !app.got_subcommand("watch"))
-		return usage_error("a command is required: up, down, health, register or watch",
-				   "wgn");
+	    !app.got_subcommand("watch") && !app.got_subcommand("enroll"))
+		return usage_error("a command is required: up, down, health, register, watch or "
+		                   "enroll",
+		                   "wgn");
 
 	if (app.got_subcommand("up"))
 		return run_up(g, up);
@@ -135,6 +137,8 @@ int run_wgn(int argc, char **argv)
 		return run_health(g, health);
 	if (app.got_subcommand("watch"))
 		return run_watch(g, watch);
+	if (app.got_subcommand("enroll"))
+		return run_enroll(g, enroll);
 	return run_register(g, reg);
 }
 

@@ -82,7 +82,7 @@ _wgn()
 	COMPREPLY=()
 
 	local global_opts="-v --verbose -q --quiet --config-dir -h --help -V --version"
-	local commands="up down health register watch"
+	local commands="up down health register watch enroll"
 	local formats="human json nagios prometheus"
 
 	# --opt=VALUE split by COMP_WORDBREAKS: complete VALUE for --opt.
@@ -106,8 +106,13 @@ _wgn()
 		COMPREPLY=($(compgen -W "$formats" -- "$cur"))
 		return 0
 		;;
-	--timeout | --max-retries | --stale-after)
-		# A number: nothing to offer.
+	--timeout | --max-retries | --stale-after | --label)
+		# A number, or enroll's KEY=VALUE: nothing to offer.
+		return 0
+		;;
+	--token-file | --ca-file)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -- "$cur"))
 		return 0
 		;;
 	esac
@@ -117,7 +122,8 @@ _wgn()
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
 		case $w in
-		--config-dir | --textfile-dir | --format | --timeout | --max-retries | --stale-after)
+		--config-dir | --textfile-dir | --format | --timeout | --max-retries | --stale-after | \
+			--token-file | --ca-file | --label)
 			# The option's value is the next word (or the one after a split "=").
 			if [[ ${COMP_WORDS[i + 1]-} == = ]]; then ((i += 2)); else ((i += 1)); fi
 			;;
@@ -145,6 +151,7 @@ _wgn()
 	health) opts="--all --format --textfile-dir --stale-after --repair" ;;
 	register) opts="--json" ;;
 	watch) opts="--no-register" ;;
+	enroll) opts="--token-file --ca-file --label --force --json" ;;
 	*) return 0 ;;
 	esac
 
@@ -154,6 +161,8 @@ _wgn()
 		return 0
 	fi
 
+	# enroll's URL and new NAME: nothing to offer.
+	[[ $cmd == enroll ]] && return 0
 	# One NAME or FILE per command; none for health --all.
 	if ((nargs > 0)) || [[ -n $all ]]; then
 		return 0

@@ -2,7 +2,8 @@
 # Installed as /usr/share/fish/vendor_completions.d/wgn.fish.
 
 # Options whose value is the next word.
-set -g __wgn_valued_options --config-dir --textfile-dir --format --timeout --max-retries --stale-after
+set -g __wgn_valued_options --config-dir --textfile-dir --format --timeout --max-retries --stale-after \
+    --token-file --ca-file --label
 
 # The words on the command line that are neither options nor option values, and
 # --all (which health takes instead of a NAME).
@@ -28,7 +29,7 @@ function __wgn_words
     end
 end
 
-# The command (up, down, health, register, watch) on the command line, if any.
+# The command (up, down, health, register, watch, enroll) on the command line, if any.
 function __wgn_command
     for w in (__wgn_words)
         if test $w != --all
@@ -50,10 +51,12 @@ function __wgn_using
     contains -- $cmd $argv
 end
 
-# True when the command still lacks its NAME or FILE (and is not health --all).
+# True when the command still lacks its NAME or FILE (and is not health --all, nor
+# enroll, whose URL and new NAME have nothing to offer).
 function __wgn_needs_config
     set -l words (__wgn_words)
     contains -- --all $words; and return 1
+    test "$words[1]" = enroll; and return 1
     test (count $words) -eq 1
 end
 
@@ -110,13 +113,14 @@ complete -c wgn -n __wgn_no_command -a down -d 'Remove the tunnel interface and 
 complete -c wgn -n __wgn_no_command -a health -d 'Check the tunnel (monitoring-plugins exit codes)'
 complete -c wgn -n __wgn_no_command -a register -d 'Register this node with the control plane'
 complete -c wgn -n __wgn_no_command -a watch -d 'Bring the tunnel up and keep it up (systemd Type=notify)'
+complete -c wgn -n __wgn_no_command -a enroll -d 'Join this node with an enrollment token'
 
 # up
 complete -c wgn -n '__wgn_using up watch' -l no-register -d 'Do not register with the control plane'
 complete -c wgn -n '__wgn_using up' -l timeout -x -d 'Seconds for the whole of up'
 complete -c wgn -n '__wgn_using up' -l max-retries -x -d 'Attempts after the first (0-1000)'
 complete -c wgn -n '__wgn_using up down' -l dry-run -d 'Print the operations that would be made; change nothing'
-complete -c wgn -n '__wgn_using up down register' -l json -d 'Print the result as one JSON object'
+complete -c wgn -n '__wgn_using up down register enroll' -l json -d 'Print the result as one JSON object'
 
 # health
 complete -c wgn -n '__wgn_using health' -l all -d 'Check every config in the config directory'
@@ -124,6 +128,12 @@ complete -c wgn -n '__wgn_using health' -l format -x -a 'human json nagios prome
 complete -c wgn -n '__wgn_using health' -l textfile-dir -x -a '(__fish_complete_directories)' -d 'Also write DIR/wgn_NAME.prom for node_exporter'
 complete -c wgn -n '__wgn_using health' -l stale-after -x -d 'Seconds after which a handshake is stale'
 complete -c wgn -n '__wgn_using health' -l repair -d 'Bring a disconnected tunnel up, re-resolve a stale one'
+
+# enroll
+complete -c wgn -n '__wgn_using enroll' -l token-file -r -F -d 'File holding the enrollment token'
+complete -c wgn -n '__wgn_using enroll' -l ca-file -r -F -d 'CA certificates for the control plane'
+complete -c wgn -n '__wgn_using enroll' -l label -x -d 'A label KEY=VALUE for this node'
+complete -c wgn -n '__wgn_using enroll' -l force -d 'Replace an existing NAME.toml and NAME.key'
 
 # The one NAME or FILE.
 complete -c wgn -n __wgn_needs_config -a '(__wgn_config_names)'

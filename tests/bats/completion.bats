@@ -44,7 +44,9 @@ complete_bash() {
 
 @test "bash: subcommands" {
 	complete_bash wgn ""
-	assert_equal "$output" "$(printf '%s\n' down health register up watch)"
+	assert_equal "$output" "$(printf '%s\n' down enroll health register up watch)"
+	complete_bash wgn en
+	assert_equal "$output" "enroll"
 	complete_bash wgn h
 	assert_equal "$output" "health"
 	complete_bash wgn -q --config-dir /tmp r
@@ -78,6 +80,25 @@ complete_bash() {
 	assert_equal "$output" "$(printf '%s\n' --config-dir --dry-run --help --json --quiet --verbose)"
 	complete_bash wgn register --j
 	assert_equal "$output" "--json"
+	complete_bash wgn enroll --
+	for o in --token-file --ca-file --label --force --json --help; do
+		assert_line -- "$o"
+	done
+	refute_line -- --dry-run
+}
+
+@test "bash: enroll completes files for --token-file and --ca-file, nothing for URL and NAME" {
+	touch "$BATS_TEST_TMPDIR/enroll.token" "$BATS_TEST_TMPDIR/ca.pem"
+	complete_bash wgn enroll --token-file "$BATS_TEST_TMPDIR/enr"
+	assert_equal "$output" "$BATS_TEST_TMPDIR/enroll.token"
+	complete_bash wgn enroll https://cp wg0 --ca-file = "$BATS_TEST_TMPDIR/ca"
+	assert_equal "$output" "$BATS_TEST_TMPDIR/ca.pem"
+	complete_bash wgn --config-dir "$CONF" enroll ""
+	assert_equal "$output" ""
+	complete_bash wgn --config-dir "$CONF" enroll --token-file t https://cp ""
+	assert_equal "$output" ""
+	complete_bash wgn enroll --label ""
+	assert_equal "$output" ""
 }
 
 @test "bash: wgn health --format offers the four formats" {
@@ -146,7 +167,7 @@ complete_bash() {
 @test "bash: the completion's options are those of wgn --help" {
 	[ -x "$WGN" ] || skip "no wgn binary at $WGN"
 	local cmd opt
-	for cmd in up down health register watch; do
+	for cmd in up down health register watch enroll; do
 		run "$WGN" "$cmd" --help
 		assert_success
 		local help="$output"
@@ -172,8 +193,9 @@ complete_bash() {
 @test "zsh: _wgn is a #compdef file for wgn that knows the commands and formats" {
 	run head -n 1 "$COMP_DIR/_wgn"
 	assert_output "#compdef wgn"
-	for w in up down health register watch human json nagios prometheus WGN_CONFIG_DIR /etc/wgn \
-		--config-dir --textfile-dir --stale-after --repair --no-register --max-retries; do
+	for w in up down health register watch enroll human json nagios prometheus WGN_CONFIG_DIR /etc/wgn \
+		--config-dir --textfile-dir --stale-after --repair --no-register --max-retries \
+		--token-file --ca-file --label --force; do
 		grep -qF -- "$w" "$COMP_DIR/_wgn" || fail "_wgn does not know $w"
 	done
 }
@@ -235,7 +257,7 @@ ZSH
 @test "zsh: real completion of commands, formats and config names (zpty)" {
 	requires_cmd zsh timeout
 	zsh_complete "wgn "
-	for c in up down health register watch; do
+	for c in up down health register watch enroll; do
 		grep -qE "(^|[^a-z])$c +(-- )?[a-z]" <<<"$output" || fail "zsh did not offer $c: $output"
 	done
 	zsh_complete "wgn health --format "
@@ -259,9 +281,18 @@ ZSH
 	requires_cmd fish
 	run fish --no-config -c "source '$COMP_DIR/wgn.fish'; complete -C 'wgn '"
 	assert_success
-	for c in up down health register watch; do
+	for c in up down health register watch enroll; do
 		assert_line --regexp "^$c"$'\t'
 	done
+	run fish --no-config -c "source '$COMP_DIR/wgn.fish'; complete -C 'wgn enroll --'"
+	assert_success
+	for o in --token-file --ca-file --label --force --json; do
+		assert_line --regexp "^$o"$'\t'
+	done
+	# enroll's URL and new NAME: no config names.
+	run fish --no-config -c "cd '$BATS_TEST_TMPDIR'; source '$COMP_DIR/wgn.fish'; complete -C 'wgn --config-dir $CONF enroll '"
+	assert_success
+	refute_output --partial wg0
 	run fish --no-config -c "source '$COMP_DIR/wgn.fish'; complete -C 'wgn health --format '"
 	assert_success
 	assert_equal "$(cut -f1 <<<"$output" | sort)" "$(printf '%s\n' human json nagios prometheus)"

@@ -1,0 +1,132 @@
+// wgn enroll: join this node with a one-time enrollment token.
+#include "commands.h"
+
+namespace wgn {
+
+CLI::App *setup_enroll(CLI::App &app, EnrollCliOptions &o)
+{
+	auto *c = app.add_subcommand(
+	        "enroll", "Join this node with an enrollment token: key, config, node token");
+	c->add_option("url", o.url, "The control plane (https://..., or http:// to loopback)")
+	        ->required();
+	c->add_option("name", o.name, "Interface NAME: writes NAME.toml, NAME.key, NAME.token")
+	        ->required();
+	c->add_option("--token-file", o.token_file, "File holding the enrollment token (mode 0600)")
+	        ->required();
+	c->add_option("--ca-file", o.ca_file, "CA certificates to trust for the control plane");
+	// One KEY=VALUE per --label, so that a label never swallows URL or NAME.
+	c->add_option("--label", o.labels, "A label KEY=VALUE for this node (repeatable)")
+	        ->allow_extra_args(false);
+	c->add_flag("--force", o.force, "Replace an existing NAME.toml and NAME.key");
+	c->add_flag("--json", o.json, "Print the result as one JSON object");
+	return c;
+}
+
+} // namespace wgn
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "common.h"
+#include "config.h"
+#include "enroll.h"
+#include "json_text.h"
+
+namespace wgn {
+
+namespace {
+
+void print_json(const nlohmann::json &j)
+{
+	std::printf("%s\n", json_text(j).c_str());
+}
+
+nlohmann::json hubs_json(const std::vector<EnrolledHub> &hubs)
+{
+	auto out = nlohmann::json::array();
+	for (auto &h : hubs)
+		out.push_back({{"public_key", h.public_key},
+		               {"endpoint", h.endpoint},
+		               {"tunnel_address", h.tunnel_address},
+		               {"allowed_ips", h.allowed_ips},
+		               {"persistent_keepalive",
+		                h.persistent_keepalive ? nlohmann::json(*h.persistent_keepalive)
+		                                       : nullptr},
+		               {"priority", h.priority}});
+	return out;
+}
+
+std::string joined(const std::vector<std::string> &v)
+{
+	std::string s;
+	for (auto &x : v)
+		s += (s.empty() ? "" : ", ") + x;
+	return s;
+}
+
+} // namespace
+
+int run_enroll(const GlobalOptions &g, const EnrollCliOptions &o)
+{
+	EnrollOptions opt;
+	opt.url = o.url;
+	opt.name = o.name;
+	opt.token_file = o.token_file;
+	if (o.ca_file)
+		opt.ca_file = *o.ca_file;
+	for (auto &l : o.labels) {
+		auto kv = parse_label(l);
+		if (!kv)
+			return report(kv.error());
+		if (!opt.labels.emplace(kv->first, kv->second).second)
+			return report(make_error(Errc::usage,
+			                         "--label " + kv->first + " is given twice"));
+	}
+	opt.force = o.force;
+	opt.config_dir = config_dir(g.config_dir);
+
+	int attempts = 0;
+	auto r = enroll_node(opt, &attempts);
+	if (!r) {
+		Error e = r.error();
+		if (e.code != Errc::usage)
+			e.message = o.name + ": cannot enroll: " + e.message;
+		if (o.json)
+			print_json({{"success", false},
+			            {"interface", o.name},
+			            {"node_id", nullptr},
+			            {"attempts", attempts},
+			            {"error", e.message},
+			            {"exit_code", exit_code(e.code)}});
+		return report(e);
+	}
+	if (o.json) {
+		print_json({{"success", true},
+		            {"interface", o.name},
+		            {"node_id", r->node_id},
+		            {"config_file", r->files.config.string()},
+		            {"key_file", r->files.key.string()},
+		            {"token_file", r->files.token.string()},
+		            {"public_key", r->public_key},
+		            {"wireguard_address", r->wireguard_address},
+		            {"hubs", hubs_json(r->hubs)},
+		            {"control_plane_url", r->url},
+		            {"attempts", r->attempts},
+		            {"idempotency_key", r->idempotency_key}});
+	} else {
+		std::string hubs;
+		for (auto &h : r->hubs)
+			hubs += (hubs.empty() ? "" : ", ") + h.endpoint +
+			        (r->hubs.size() > 1
+			                 ? " (priority " + std::to_string(h.priority) + ")"
+			                 : "");
+		std::printf("%s: enrolled as %s with %s: address %s; hub%s %s; wrote %s\n",
+		            o.name.c_str(), r->node_id.c_str(), r->url.c_str(),
+		            joined(r->wireguard_address).c_str(), r->hubs.size() > 1 ? "s" : "",
+		            hubs.c_str(), r->files.config.c_str());
+	}
+	return 0;
+}
+
+} // namespace wgn

@@ -1,0 +1,444 @@
+#!/usr/bin/env bats
+# `wgn enroll` against the real control plane (contrib/control-plane on a private
+# PostgreSQL, started once for the file): the administrator makes a hub and enrollment
+# tokens through the API, nodes enroll with them. The root tests put a wireguard-go hub
+# and two nodes in network namespaces; each node reaches the control plane on its own
+# loopback through tests/bats/nsforward.py. The hub's peers are set by the test from
+# the control plane's nodes (as `wgn sync` will).
+
+load test_helper
+load cp_helper
+load netns_helper
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	cp_requires
+	cp_start_stack
+}
+
+teardown_file() {
+	cp_stop_stack
+}
+
+setup() {
+	cp_requires
+	cp_load_env
+	export CP_ADMIN_TOKEN_FILE
+	[ -n "${CP_ADMIN_TOKEN_FILE:-}" ] && [ -f "$CP_ADMIN_TOKEN_FILE" ] ||
+		fail "the control plane's test stack has no admin token (CP_ADMIN_TOKEN_FILE)"
+	export WGN_STATE_DIR="$BATS_TEST_TMPDIR/state" WGN_RUN_DIR="$BATS_TEST_TMPDIR/run"
+	CONF_DIR="$BATS_TEST_TMPDIR/etc"
+	mkdir -p "$CONF_DIR"
+	cp_app_running || cp_start_app
+	cp_sql 'TRUNCATE nodes, hubs, enrollment_tokens, allocations'
+}
+
+teardown() {
+	local f
+	for f in "$BATS_TEST_TMPDIR"/fwd-*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	if [ -f "$BATS_TEST_TMPDIR/node2.ns" ]; then
+		netns_kill_all "$(cat "$BATS_TEST_TMPDIR/node2.ns")"
+		ip netns del "$(cat "$BATS_TEST_TMPDIR/node2.ns")" 2>/dev/null || true
+		rm -f "$UAPI_DIR/$(cat "$BATS_TEST_TMPDIR/node2.if").sock"
+	fi
+	netns_teardown
+}
+
+# cp_admin METHOD PATH [JSON]: the admin API; the token goes in a header file, not argv.
+cp_admin() {
+	local hdr="$BATS_TEST_TMPDIR/admin.hdr"
+	(umask 077 && echo "Authorization: Bearer $(cat "$CP_ADMIN_TOKEN_FILE")" >"$hdr")
+	curl -fsS -X "$1" -H @"$hdr" -H 'Content-Type: application/json' ${3:+-d "$3"} \
+		"$CP_URL/api/v1$2"
+}
+
+json_field() {
+	python3 -c 'import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(json.dumps(v) if not isinstance(v, str) else v)' "$1" "$2"
+}
+
+# make_hub PUBLIC_KEY [ENDPOINT [TUNNEL_ADDRESS]]: the hub of the network, as the administrator adds it.
+make_hub() {
+	cp_admin POST /hubs "{\"public_key\":\"$1\",\"endpoint\":\"${2:-192.0.2.1:51820}\",\"tunnel_address\":\"${3:-10.0.0.1}\"}" >/dev/null
+}
+
+# make_token FILE [JSON]: an enrollment token made by the administrator, in FILE (0600).
+make_token() {
+	local out body="${2:-}"
+	[ -n "$body" ] || body='{}'
+	out="$(cp_admin POST /enrollment-tokens "$body")"
+	(umask 077 && json_field "$out" token >"$1")
+}
+
+# A hub key for tests without a hub in a namespace.
+SOME_HUB=3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=
+
+token_uses() { cp_sql "SELECT coalesce(sum(uses), 0) FROM enrollment_tokens"; }
+node_count_is() { [ "$(cp_sql 'SELECT count(*) FROM nodes')" = "$1" ]; }
+
+@test "enroll writes key, token and config from the answer; the node token registers" {
+	make_hub "$SOME_HUB" hub.example.com:51820
+	make_token "$BATS_TEST_TMPDIR/enroll.token" '{"max_uses": 1, "labels": {"site": "lab"}}'
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --label role=worker --json
+	assert_success
+	[ "$(json_field "$output" success)" = true ]
+	node_id="$(json_field "$output" node_id)"
+	[[ "$node_id" =~ ^[0-9a-f-]{36}$ ]]
+	[ "$(json_field "$output" config_file)" = "$CONF_DIR/wg0.toml" ]
+	# The lowest free addresses of the pools: the hub has 10.0.0.1.
+	[ "$(json_field "$output" wireguard_address)" = '["10.0.0.2/24", "fd00::1/64"]' ]
+	[ "$(stat -c %a "$CONF_DIR/wg0.key")" = 600 ]
+	[ "$(stat -c %a "$CONF_DIR/wg0.token")" = 600 ]
+	[ "$(stat -c %a "$CONF_DIR/wg0.toml")" = 644 ]
+	[ ! -e "$CONF_DIR/wg0.enrolling" ]
+
+	# The control plane has the public key of the key written here, the labels of both.
+	pub="$(wg pubkey <"$CONF_DIR/wg0.key")"
+	[ "$(json_field "$output" public_key)" = "$pub" ]
+	run cp_sql "SELECT node_id, wireguard_public_key, wireguard_address, labels->>'role', labels->>'site' FROM nodes"
+	assert_output "$node_id|$pub|{10.0.0.2/24,fd00::1/64}|worker|lab"
+	[ "$(token_uses)" = 1 ]
+
+	# The config is one wgn loads: up --dry-run reads it with its key.
+	run "$WGN" --config-dir "$CONF_DIR" up --dry-run wg0
+	assert_success
+	assert_output --partial "private-key (hidden)"
+	grep -qx "url = \"$CP_URL\"" "$CONF_DIR/wg0.toml"
+	grep -qx "token_file = \"$CONF_DIR/wg0.token\"" "$CONF_DIR/wg0.toml"
+	grep -qx 'endpoint = "hub.example.com:51820"' "$CONF_DIR/wg0.toml"
+	grep -qx 'role = "worker"' "$CONF_DIR/wg0.toml"
+	[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["node_id"])' "$WGN_STATE_DIR/wg0.json")" = "$node_id" ]
+
+	# The node token is the node's own credential: register works with it, same node.
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" register wg0 --json
+	assert_success
+	[ "$(json_field "$output" node_id)" = "$node_id" ]
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
+}
+
+@test "refused tokens are 77: unknown, expired, used up, and other roles" {
+	make_hub "$SOME_HUB"
+	local t="$BATS_TEST_TMPDIR/t"
+	enroll_with() {
+		cp "$1" "$t" && chmod 600 "$t"
+		run --separate-stderr "$WGN" --config-dir "$CONF_DIR/$2" enroll "$CP_URL" wg0 \
+			--token-file "$t" --json
+	}
+
+	echo "wgn-enroll-not-a-token" >"$BATS_TEST_TMPDIR/unknown"
+	enroll_with "$BATS_TEST_TMPDIR/unknown" a
+	assert_failure 77
+	[[ "$stderr" == *"refused the token (HTTP 401)"* ]]
+	[ "$(json_field "$output" attempts)" = 1 ]
+
+	make_token "$BATS_TEST_TMPDIR/expired" '{"max_uses": 5}'
+	cp_sql "UPDATE enrollment_tokens SET expires_at = now() - interval '1 minute'"
+	enroll_with "$BATS_TEST_TMPDIR/expired" b
+	assert_failure 77
+	[[ "$stderr" == *"expired"* ]]
+	[ ! -e "$CONF_DIR/b/wg0.toml" ]
+
+	make_token "$BATS_TEST_TMPDIR/once" '{"max_uses": 1}'
+	enroll_with "$BATS_TEST_TMPDIR/once" c
+	assert_success
+	enroll_with "$BATS_TEST_TMPDIR/once" d
+	assert_failure 77
+	[[ "$stderr" == *"used up"* ]]
+	[ ! -e "$CONF_DIR/d/wg0.toml" ]
+
+	# The admin token, the shared registration token, a hub token and a node token are
+	# not enrollment tokens.
+	enroll_with "$CP_ADMIN_TOKEN_FILE" e
+	assert_failure 77
+	enroll_with "$CP_TOKEN_FILE" f
+	assert_failure 77
+	out="$(cp_admin POST /hubs '{"public_key":"HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=","endpoint":"hub2.example.com:51820","tunnel_address":"10.0.0.254"}')"
+	(umask 077 && json_field "$out" hub_token >"$BATS_TEST_TMPDIR/hub.token")
+	enroll_with "$BATS_TEST_TMPDIR/hub.token" g
+	assert_failure 77
+	enroll_with "$CONF_DIR/c/wg0.token" h
+	assert_failure 77
+	[[ "$stderr" != *"$(cat "$t")"* ]]
+	for d in e f g h; do
+		[ ! -e "$CONF_DIR/$d/wg0.toml" ] || fail "$d wrote a config"
+	done
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
+	[ "$(token_uses)" = 1 ]
+}
+
+@test "an existing config is kept without --force: 73, no request; --force is a new node" {
+	make_hub "$SOME_HUB"
+	make_token "$BATS_TEST_TMPDIR/enroll.token" '{"max_uses": 2}'
+	echo "# mine" >"$CONF_DIR/wg0.toml"
+	run "$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0 --token-file "$BATS_TEST_TMPDIR/enroll.token"
+	assert_failure 73
+	assert_output "wgn: wg0: cannot enroll: $CONF_DIR/wg0.toml exists; wgn enroll replaces a config only with --force"
+	[ "$(cat "$CONF_DIR/wg0.toml")" = "# mine" ]
+	[ "$(ls "$CONF_DIR")" = wg0.toml ]
+	[ "$(token_uses)" = 0 ]
+
+	WGN_CONFIG_DIR="$CONF_DIR" run "$WGN" enroll "$CP_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --force
+	assert_success
+	assert_output --regexp "^wg0: enrolled as [0-9a-f-]{36} with $CP_URL: address 10.0.0.2/24, fd00::1/64; hub 192.0.2.1:51820; wrote $CONF_DIR/wg0.toml$"
+	run "$WGN" --config-dir "$CONF_DIR" up --dry-run wg0
+	assert_success
+	[ "$(token_uses)" = 1 ]
+}
+
+@test "an answer lost after the control plane acted: the re-run is the same node" {
+	make_hub "$SOME_HUB"
+	make_token "$BATS_TEST_TMPDIR/enroll.token" '{"max_uses": 1}'
+	# Through a proxy that passes the request on and swallows the answer: wgn waits
+	# while the control plane enrolls, and is killed (a crash, a reboot, a lost link).
+	local port ready="$BATS_TEST_TMPDIR/fwd-swallow.pid"
+	port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+	python3 "$BATS_TEST_DIRNAME/nsforward.py" - "$port" "$CP_PORT" "$ready" --swallow \
+		</dev/null >"$BATS_TEST_TMPDIR/fwd.log" 2>&1 3>&- &
+	wait_for 10 test -s "$ready" || fail "nsforward did not start"
+	"$WGN" --config-dir "$CONF_DIR" enroll "http://127.0.0.1:$port" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" >/dev/null 2>&1 3>&- &
+	local pid=$!
+	wait_for 10 node_count_is 1 || fail "no node enrolled"
+	kill -KILL "$pid"
+	wait "$pid" || true
+	first="$(cp_sql 'SELECT node_id, wireguard_public_key, wireguard_address FROM nodes')"
+	[ "$(token_uses)" = 1 ]
+	[ "$(ls "$CONF_DIR")" = wg0.enrolling ]
+	[ "$(stat -c %a "$CONF_DIR/wg0.enrolling")" = 600 ]
+
+	# The same command again, straight to the control plane: the same key, so the same
+	# idempotency key, node, address and token; the token used once.
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --json
+	assert_success
+	[ "$(cp_sql 'SELECT node_id, wireguard_public_key, wireguard_address FROM nodes')" = "$first" ]
+	[ "$(json_field "$output" node_id)" = "${first%%|*}" ]
+	[ "$(cp_sql 'SELECT wireguard_public_key FROM nodes')" = "$(wg pubkey <"$CONF_DIR/wg0.key")" ]
+	[ "$(token_uses)" = 1 ]
+	[ ! -e "$CONF_DIR/wg0.enrolling" ]
+}
+
+@test "no hub yet: 75; once there is one, the same command is the same node" {
+	make_token "$BATS_TEST_TMPDIR/enroll.token"
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token"
+	assert_failure 75
+	[[ "$stderr" == *"knows no hub yet"* ]]
+	[ "$(ls "$CONF_DIR")" = wg0.enrolling ]
+	first="$(cp_sql 'SELECT node_id, wireguard_address FROM nodes')"
+	[ -n "$first" ]
+
+	# (10.0.0.1 is the node's now: nothing kept it for a hub.)
+	make_hub "$SOME_HUB" hub.example.com:51820 10.0.0.254
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token"
+	assert_success
+	[ "$(cp_sql 'SELECT node_id, wireguard_address FROM nodes')" = "$first" ]
+	[ "$(token_uses)" = 1 ]
+	grep -qx "public_key = \"$SOME_HUB\"" "$CONF_DIR/wg0.toml"
+}
+
+@test "bad arguments: 64 for the URL and labels, 78 for an open token file" {
+	make_token "$BATS_TEST_TMPDIR/enroll.token"
+	run "$WGN" --config-dir "$CONF_DIR" enroll http://cp.example.com wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token"
+	assert_failure 64
+	assert_output --partial "plain http to a host that is not loopback"
+	run "$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --label 'bad key=1'
+	assert_failure 64
+	run "$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0
+	assert_failure 64
+	assert_output --partial "--token-file is required"
+	chmod 644 "$BATS_TEST_TMPDIR/enroll.token"
+	run "$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token"
+	assert_failure 78
+	assert_output --partial "readable by group or others"
+	[ -z "$(ls "$CONF_DIR")" ]
+	[ "$(token_uses)" = 0 ]
+}
+
+@test "https: the control plane's certificate is verified against --ca-file" {
+	[ -n "${CP_TLS_URL:-}" ] || fail "the test stack has no TLS listener"
+	make_hub "$SOME_HUB"
+	make_token "$BATS_TEST_TMPDIR/enroll.token"
+	run "$WGN" --config-dir "$CONF_DIR" enroll "$CP_TLS_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token"
+	assert_failure 76
+	assert_output --partial "not trusted"
+	[ "$(token_uses)" = 0 ]
+	run "$WGN" --config-dir "$CONF_DIR" enroll "$CP_TLS_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --ca-file "$CP_CA_FILE"
+	assert_success
+	grep -qx "ca_file = \"$CP_CA_FILE\"" "$CONF_DIR/wg0.toml"
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_success
+}
+
+# --- end to end, as root: a hub and two nodes in namespaces --------------------------
+
+# A second node namespace on the hub's underlay: a bridge in the hub namespace joins
+# both veth pairs (node 1 is 192.0.2.2, node 2 192.0.2.3, the hub 192.0.2.1).
+node2_setup() {
+	NODE2_NS="wgn-${NETNS_ID}-nd2"
+	NODE2_IF="wgm${NETNS_ID}"
+	echo "$NODE2_NS" >"$BATS_TEST_TMPDIR/node2.ns"
+	echo "$NODE2_IF" >"$BATS_TEST_TMPDIR/node2.if"
+	ip netns add "$NODE2_NS"
+	ip -n "$NODE2_NS" link set lo up
+	ip -n "$HUB_NS" link add br0 type bridge
+	ip -n "$HUB_NS" address del 192.0.2.1/24 dev vh
+	ip -n "$HUB_NS" link set vh master br0
+	ip -n "$HUB_NS" address add 192.0.2.1/24 dev br0
+	ip -n "$HUB_NS" link set br0 up
+	ip -n "$HUB_NS" link add vh2 type veth peer name vn netns "$NODE2_NS"
+	ip -n "$HUB_NS" link set vh2 master br0
+	ip -n "$HUB_NS" link set vh2 up
+	ip -n "$NODE2_NS" address add 192.0.2.3/24 dev vn
+	ip -n "$NODE2_NS" link set vn up
+	# The preset peer of netns_setup is not an enrolled node.
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$NODE_PUB" remove
+}
+
+# forward NS: the control plane on NS's loopback, same port (nsforward.py).
+forward() {
+	local ready="$BATS_TEST_TMPDIR/fwd-$1.pid"
+	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$CP_PORT" "$CP_PORT" "$ready" \
+		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1.log" 2>&1 3>&- &
+	wait_for 10 test -s "$ready" || fail "nsforward did not start: $(cat "$BATS_TEST_TMPDIR/fwd-$1.log")"
+}
+
+# Admits every live node of the control plane on the hub: its key, its addresses as
+# host routes. What `wgn sync` will do; idempotent.
+hub_admit() {
+	local pub addrs a allowed
+	while IFS='|' read -r pub addrs; do
+		[ -n "$pub" ] || continue
+		allowed=
+		for a in $(tr -d '{}' <<<"$addrs" | tr , ' '); do
+			a="${a%/*}"
+			if [[ $a == *:* ]]; then a="$a/128"; else a="$a/32"; fi
+			allowed="${allowed:+$allowed,}$a"
+		done
+		ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$pub" allowed-ips "$allowed"
+	done < <(cp_sql 'SELECT wireguard_public_key, wireguard_address FROM nodes WHERE NOT deleted')
+}
+
+# wgn_in NS CONF_DIR ARGS...: wgn in namespace NS with its own directories.
+wgn_in() {
+	local ns="$1" dir="$2"
+	shift 2
+	ip netns exec "$ns" env WGN_RUN_DIR="$dir/run" WGN_STATE_DIR="$dir/state" \
+		WGN_CONFIG_DIR="$dir/etc" "$WGN" "$@"
+}
+
+@test "two nodes enroll and ping the hub through the tunnel" {
+	netns_setup
+	node2_setup
+	forward "$NODE_NS"
+	forward "$NODE2_NS"
+	make_hub "$HUB_PUB"
+	make_token "$BATS_TEST_TMPDIR/enroll.token" '{"max_uses": 2}'
+	local n1="$BATS_TEST_TMPDIR/n1" n2="$BATS_TEST_TMPDIR/n2"
+	mkdir -p "$n1/etc" "$n2/etc"
+
+	# Both at once, each in its namespace, to the one control plane.
+	wgn_in "$NODE_NS" "$n1" enroll "http://127.0.0.1:$CP_PORT" "$NODE_IF" \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --json >"$n1/out" 2>"$n1/err" 3>&- &
+	local p1=$!
+	wgn_in "$NODE2_NS" "$n2" enroll "http://127.0.0.1:$CP_PORT" "$NODE2_IF" \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --json >"$n2/out" 2>"$n2/err" 3>&- &
+	local p2=$!
+	local s1=0 s2=0
+	wait "$p1" || s1=$?
+	wait "$p2" || s2=$?
+	[ "$s1" = 0 ] || fail "node 1: exit $s1: $(cat "$n1/out" "$n1/err")"
+	[ "$s2" = 0 ] || fail "node 2: exit $s2: $(cat "$n2/out" "$n2/err")"
+	[ "$(cp_sql 'SELECT count(DISTINCT wireguard_address) FROM nodes')" = 2 ]
+	[ "$(token_uses)" = 2 ]
+
+	# The hub admits what the control plane knows; each node comes up on its config.
+	hub_admit
+	run wgn_in "$NODE_NS" "$n1" up "$NODE_IF" --json
+	assert_success
+	run wgn_in "$NODE2_NS" "$n2" up "$NODE2_IF"
+	assert_success
+	ip netns exec "$NODE_NS" ping -c 1 -W 2 10.0.0.1
+	ip netns exec "$NODE2_NS" ping -c 1 -W 2 10.0.0.1
+	local a
+	for n in "$n1" "$n2"; do
+		a="$(json_field "$(cat "$n/out")" wireguard_address | python3 -c 'import json,sys; print(json.load(sys.stdin)[0].split("/")[0])')"
+		ip netns exec "$HUB_NS" ping -c 1 -W 2 "$a"
+	done
+	run wgn_in "$NODE2_NS" "$n2" health "$NODE2_IF"
+	assert_success
+	# up registered each node with its node token: the same two nodes, now with the
+	# hub they use.
+	run cp_sql 'SELECT DISTINCT hub_endpoint FROM nodes'
+	assert_output "192.0.2.1:51820"
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 2 ]
+}
+
+@test "the private key is in no argv, environment or output, and never leaves the node" {
+	requires_cmd strace pg_dump
+	netns_setup
+	forward "$NODE_NS"
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$NODE_PUB" remove
+	make_hub "$HUB_PUB"
+	make_token "$BATS_TEST_TMPDIR/enroll.token"
+	local n="$BATS_TEST_TMPDIR/n1"
+	mkdir -p "$n/etc"
+	# enroll, then up (which starts wireguard-go: an execve a leak would show in).
+	# strace -f follows the daemon, which outlives up: once wgn has exited (its shell
+	# writes the status), stopping strace detaches it and flushes the trace.
+	traced() {
+		local what="$1" spid
+		strace -I 1 -f -v -s 65535 -e trace=execve -o "$n/trace.$what" \
+			sh -c 'd="$1"; w="$2"; shift 2; ip netns exec "$NODE_NS" env WGN_RUN_DIR="$d/run" \
+				WGN_STATE_DIR="$d/state" WGN_CONFIG_DIR="$d/etc" "$WGN" -v "$w" "$@" \
+				>"$d/out.$w" 2>"$d/err.$w"; echo $? >"$d/rc.$w"' sh "$n" "$@" 3>&- &
+		spid=$!
+		wait_for 60 test -s "$n/rc.$what" || fail "$what did not finish: $(cat "$n/err.$what")"
+		kill -TERM "$spid" 2>/dev/null || true
+		wait "$spid" || true
+		[ "$(cat "$n/rc.$what")" = 0 ] || fail "$what failed: $(cat "$n/out.$what" "$n/err.$what")"
+	}
+	traced enroll "http://127.0.0.1:$CP_PORT" "$NODE_IF" \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --json
+	hub_admit
+	traced up "$NODE_IF" --json
+
+	local priv pub token enroll_token hex
+	priv="$(cat "$n/etc/$NODE_IF.key")"
+	pub="$(wg pubkey <"$n/etc/$NODE_IF.key")"
+	token="$(cat "$n/etc/$NODE_IF.token")"
+	enroll_token="$(cat "$BATS_TEST_TMPDIR/enroll.token")"
+	[ ${#priv} = 44 ]
+	hex="$(base64 -d <<<"$priv" | od -An -tx1 | tr -d ' \n')"
+	[ ${#hex} = 64 ]
+	grep -q "execve(\"$WGN\"" "$n/trace.enroll"
+	grep -q 'execve("[^"]*wireguard-go"' "$n/trace.up" || fail "no wireguard-go in the trace"
+	! grep -qiF -- "$hex" "$n"/trace.* || fail "the hex private key is in an execve"
+	for secret in "$priv" "$token" "$enroll_token"; do
+		! grep -qF -- "$secret" "$n"/trace.* "$n"/out.* "$n"/err.* || fail "a secret leaked"
+		! grep -rqF -- "$secret" "$n/state" "$n/run" || fail "a secret is in a state file"
+	done
+	! grep -qF -- "$priv" "$n/etc/$NODE_IF.toml" || fail "the key is in the config"
+	ip netns exec "$NODE_NS" ping -c 1 -W 2 10.0.0.1
+
+	# The control plane's databases (its own and DBOS's) hold the public key only.
+	pg_dump -d wgn_cp >"$BATS_TEST_TMPDIR/cp.sql"
+	pg_dump -d "$CP_SYS_DATABASE" >"$BATS_TEST_TMPDIR/sys.sql"
+	grep -qF -- "$pub" "$BATS_TEST_TMPDIR/cp.sql"
+	! grep -qF -- "$priv" "$BATS_TEST_TMPDIR/cp.sql" "$BATS_TEST_TMPDIR/sys.sql" ||
+		fail "the control plane's databases hold $priv"
+	! grep -qF -- "$token" "$BATS_TEST_TMPDIR/cp.sql" "$BATS_TEST_TMPDIR/sys.sql" ||
+		fail "the control plane's databases hold $token"
+	! grep -qF -- "$enroll_token" "$BATS_TEST_TMPDIR/cp.sql" "$BATS_TEST_TMPDIR/sys.sql" ||
+		fail "the control plane's databases hold $enroll_token"
+}
