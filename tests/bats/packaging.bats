@@ -9,10 +9,7 @@ load test_helper
 
 UNITS=(wgn@.service wgn-health@.service wgn-health@.timer wgn-watch@.service)
 MANS=(man8/wgn.8 man8/wgn-up.8 man8/wgn-down.8 man8/wgn-health.8 man8/wgn-register.8
-	man8/wgn-watch.8 man5/wgn.toml.5)
-UNITS=(wgn@.service wgn-health@.service wgn-health@.timer)
-MANS=(man8/wgn.8 man8/wgn-up.8 man8/wgn-down.8 man8/wgn-health.8 man8/wgn-register.8 man8/wgn-enroll.8
-	man5/wgn.toml.5)
+	man8/wgn-enroll.8 man8/wgn-watch.8 man5/wgn.toml.5)
 COMPLETIONS=(usr/share/bash-completion/completions/wgn usr/share/zsh/vendor-completions/_wgn
 	usr/share/fish/vendor_completions.d/wgn.fish)
 
