@@ -54,6 +54,7 @@ struct EnrollCliOptions {
 	std::optional<std::string> ca_file;
 	std::vector<std::string> labels;
 	bool force = false;
+	bool up = false;
 	bool json = false;
 };
 

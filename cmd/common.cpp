@@ -44,4 +44,24 @@ int report_up_failure(const ops::UpOutcome &o)
 	return 0;
 }
 
+nlohmann::json up_outcome_json(const ops::UpOutcome &o, const Error *err)
+{
+	using nlohmann::json;
+	json j = {{"success", err == nullptr},
+	          {"interface", o.interface},
+	          {"connected_at", o.connected_at ? json(iso8601_utc(o.connected_at)) : json()},
+	          {"node_id", o.node_id ? json(*o.node_id) : json()},
+	          {"attempts", o.attempts},
+	          {"backend", o.backend.empty() ? json() : json(o.backend)},
+	          {"change", ops::up_change_name(o.change)},
+	          {"endpoint", o.endpoint.empty() ? json() : json(o.endpoint)},
+	          {"rtt_ms", o.rtt ? json(*o.rtt * 1000.0) : json()},
+	          {"registered", o.registered}};
+	if (err) {
+		j["error"] = err->message;
+		j["exit_code"] = exit_code(err->code);
+	}
+	return j;
+}
+
 } // namespace wgn

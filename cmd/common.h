@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "config.h"
 #include "error.h"
@@ -21,5 +23,9 @@ int report(const Error &e);
 // says what was undone and dies of the signal (128 + n), as wg-quick does after its
 // cleanup. `wgn up` and `health --repair` both report the up they ran with it.
 int report_up_failure(const ops::UpOutcome &o);
+
+// The object `up --json` prints for an outcome; err is the failure that decides the exit
+// code (null on success). `enroll --up --json` nests the same object.
+nlohmann::json up_outcome_json(const ops::UpOutcome &o, const Error *err);
 
 } // namespace wgn

@@ -151,7 +151,7 @@ _wgn()
 	health) opts="--all --format --textfile-dir --stale-after --repair" ;;
 	register) opts="--json" ;;
 	watch) opts="--no-register" ;;
-	enroll) opts="--token-file --ca-file --label --force --json" ;;
+	enroll) opts="--token-file --ca-file --label --force --up --json" ;;
 	*) return 0 ;;
 	esac
 

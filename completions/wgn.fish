@@ -134,6 +134,7 @@ complete -c wgn -n '__wgn_using enroll' -l token-file -r -F -d 'File holding the
 complete -c wgn -n '__wgn_using enroll' -l ca-file -r -F -d 'CA certificates for the control plane'
 complete -c wgn -n '__wgn_using enroll' -l label -x -d 'A label KEY=VALUE for this node'
 complete -c wgn -n '__wgn_using enroll' -l force -d 'Replace an existing NAME.toml and NAME.key'
+complete -c wgn -n '__wgn_using enroll' -l up -d 'Then bring the tunnel up as wgn up does'
 
 # The one NAME or FILE.
 complete -c wgn -n __wgn_needs_config -a '(__wgn_config_names)'

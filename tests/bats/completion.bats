@@ -81,7 +81,7 @@ complete_bash() {
 	complete_bash wgn register --j
 	assert_equal "$output" "--json"
 	complete_bash wgn enroll --
-	for o in --token-file --ca-file --label --force --json --help; do
+	for o in --token-file --ca-file --label --force --up --json --help; do
 		assert_line -- "$o"
 	done
 	refute_line -- --dry-run
@@ -268,6 +268,14 @@ ZSH
 	grep -qE "(^|[^a-z])office([^a-z]|$)" <<<"$output" || fail "zsh did not offer office: $output"
 	grep -qE "(^|[^a-z])wg0([^a-z0-9]|$)" <<<"$output" || fail "zsh did not offer wg0: $output"
 	if grep -q this-name-is-far-too-long <<<"$output"; then fail "offered a bad name"; fi
+	# watch's and enroll's options, each its own case (a missing ;; ran enroll's).
+	zsh_complete "wgn enroll --"
+	for o in --token-file --ca-file --label --force --up --json; do
+		grep -qE -- "(^|[^a-z-])$o([^a-z-]|$)" <<<"$output" || fail "zsh did not offer $o: $output"
+	done
+	zsh_complete "wgn watch --"
+	grep -qE -- "--no-register" <<<"$output" || fail "zsh did not offer --no-register: $output"
+	if grep -qE -- "--token-file" <<<"$output"; then fail "zsh offered enroll's options to watch: $output"; fi
 }
 
 @test "fish: wgn.fish parses" {
@@ -286,7 +294,7 @@ ZSH
 	done
 	run fish --no-config -c "source '$COMP_DIR/wgn.fish'; complete -C 'wgn enroll --'"
 	assert_success
-	for o in --token-file --ca-file --label --force --json; do
+	for o in --token-file --ca-file --label --force --up --json; do
 		assert_line --regexp "^$o"$'\t'
 	done
 	# enroll's URL and new NAME: no config names.

@@ -148,6 +148,17 @@ node_count_is() { [ "$(cp_sql 'SELECT count(*) FROM nodes')" = "$1" ]; }
 	assert_failure 77
 	[[ "$stderr" == *"used up"* ]]
 	[ ! -e "$CONF_DIR/d/wg0.toml" ]
+	# --up changes none of it: refused, nothing written, nothing brought up.
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR/d" enroll "$CP_URL" wg0 \
+		--token-file "$t" --up --json
+	assert_failure 77
+	[ "$(json_field "$output" up)" = null ]
+	if [ "$(id -u)" = 0 ]; then
+		[[ "$stderr" == *"used up"* ]]
+	else
+		[[ "$stderr" == *"CAP_NET_ADMIN"* ]]
+	fi
+	[ ! -e "$CONF_DIR/d/wg0.toml" ]
 
 	# The admin token, the shared registration token, a hub token and a node token are
 	# not enrollment tokens.
@@ -305,10 +316,11 @@ node2_setup() {
 	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$NODE_PUB" remove
 }
 
-# forward NS: the control plane on NS's loopback, same port (nsforward.py).
+# forward NS [PORT]: the control plane instance on PORT (default CP_PORT) on NS's
+# loopback, same port (nsforward.py).
 forward() {
-	local ready="$BATS_TEST_TMPDIR/fwd-$1.pid"
-	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$CP_PORT" "$CP_PORT" "$ready" \
+	local ready="$BATS_TEST_TMPDIR/fwd-$1.pid" port="${2:-$CP_PORT}"
+	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$port" "$port" "$ready" \
 		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1.log" 2>&1 3>&- &
 	wait_for 10 test -s "$ready" || fail "nsforward did not start: $(cat "$BATS_TEST_TMPDIR/fwd-$1.log")"
 }
@@ -337,23 +349,41 @@ wgn_in() {
 		WGN_CONFIG_DIR="$dir/etc" "$WGN" "$@"
 }
 
-@test "two nodes enroll and ping the hub through the tunnel" {
+# enroll_up_bg NS DIR IFNAME URL: `wgn enroll URL IFNAME --up --json` in NS, in the
+# background (its pid in $!), output in DIR/out and DIR/err.
+enroll_up_bg() {
+	wgn_in "$1" "$2" enroll "$4" "$3" --token-file "$BATS_TEST_TMPDIR/enroll.token" \
+		--up --json >"$2/out" 2>"$2/err" 3>&- &
+}
+
+# The hub admits nodes as they appear, as `wgn sync --watch` will; until N are there.
+admit_until() {
+	wait_for 30 node_count_is "$1" || return 1
+	hub_admit
+}
+
+@test "two nodes enroll --up through two control-plane instances and ping the hub" {
 	netns_setup
 	node2_setup
+	"$CP_SCRIPT" start-app "$CP_DIR" 2
+	cp_load_env
+	local port2
+	port2="$(. "$CP_DIR/env" && echo "$CP_PORT_2")"
+	[ -n "$port2" ] && [ "$port2" != "$CP_PORT" ]
 	forward "$NODE_NS"
-	forward "$NODE2_NS"
+	forward "$NODE2_NS" "$port2"
 	make_hub "$HUB_PUB"
 	make_token "$BATS_TEST_TMPDIR/enroll.token" '{"max_uses": 2}'
 	local n1="$BATS_TEST_TMPDIR/n1" n2="$BATS_TEST_TMPDIR/n2"
 	mkdir -p "$n1/etc" "$n2/etc"
 
-	# Both at once, each in its namespace, to the one control plane.
-	wgn_in "$NODE_NS" "$n1" enroll "http://127.0.0.1:$CP_PORT" "$NODE_IF" \
-		--token-file "$BATS_TEST_TMPDIR/enroll.token" --json >"$n1/out" 2>"$n1/err" 3>&- &
+	# Both at once, each in its namespace, each to its own instance; each brings its
+	# tunnel up right after, and its verification retries until the hub admits it.
+	enroll_up_bg "$NODE_NS" "$n1" "$NODE_IF" "http://127.0.0.1:$CP_PORT"
 	local p1=$!
-	wgn_in "$NODE2_NS" "$n2" enroll "http://127.0.0.1:$CP_PORT" "$NODE2_IF" \
-		--token-file "$BATS_TEST_TMPDIR/enroll.token" --json >"$n2/out" 2>"$n2/err" 3>&- &
+	enroll_up_bg "$NODE2_NS" "$n2" "$NODE2_IF" "http://127.0.0.1:$port2"
 	local p2=$!
+	admit_until 2 || fail "the nodes did not enroll: $(cat "$n1/err" "$n2/err")"
 	local s1=0 s2=0
 	wait "$p1" || s1=$?
 	wait "$p2" || s2=$?
@@ -362,15 +392,18 @@ wgn_in() {
 	[ "$(cp_sql 'SELECT count(DISTINCT wireguard_address) FROM nodes')" = 2 ]
 	[ "$(token_uses)" = 2 ]
 
-	# The hub admits what the control plane knows; each node comes up on its config.
-	hub_admit
-	run wgn_in "$NODE_NS" "$n1" up "$NODE_IF" --json
-	assert_success
-	run wgn_in "$NODE2_NS" "$n2" up "$NODE2_IF"
-	assert_success
+	local n up a
+	for n in "$n1" "$n2"; do
+		[ "$(json_field "$(cat "$n/out")" success)" = true ]
+		up="$(json_field "$(cat "$n/out")" up)"
+		[ "$(json_field "$up" success)" = true ]
+		[ "$(json_field "$up" change)" = created ]
+		[ "$(json_field "$up" registered)" = true ]
+		[ "$(json_field "$up" node_id)" = "$(json_field "$(cat "$n/out")" node_id)" ]
+		grep -q "is up (created" "$n/err" || fail "no up line: $(cat "$n/err")"
+	done
 	ip netns exec "$NODE_NS" ping -c 1 -W 2 10.0.0.1
 	ip netns exec "$NODE2_NS" ping -c 1 -W 2 10.0.0.1
-	local a
 	for n in "$n1" "$n2"; do
 		a="$(json_field "$(cat "$n/out")" wireguard_address | python3 -c 'import json,sys; print(json.load(sys.stdin)[0].split("/")[0])')"
 		ip netns exec "$HUB_NS" ping -c 1 -W 2 "$a"
@@ -382,6 +415,51 @@ wgn_in() {
 	run cp_sql 'SELECT DISTINCT hub_endpoint FROM nodes'
 	assert_output "192.0.2.1:51820"
 	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 2 ]
+	"$CP_SCRIPT" stop-app "$CP_DIR" 2
+}
+
+@test "enroll --up whose up fails: the node stays enrolled, the files stay, wgn up later" {
+	netns_setup
+	forward "$NODE_NS"
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$NODE_PUB" remove
+	make_hub "$HUB_PUB"
+	make_token "$BATS_TEST_TMPDIR/enroll.token"
+	local n="$BATS_TEST_TMPDIR/n1"
+	mkdir -p "$n/etc"
+	# A link of another kind (a bridge) has the name: up fails at once (71), after enrolling.
+	ip -n "$NODE_NS" link add "$NODE_IF" type bridge
+	run --separate-stderr wgn_in "$NODE_NS" "$n" enroll "http://127.0.0.1:$CP_PORT" "$NODE_IF" \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --up
+	assert_failure 71
+	assert_output --regexp "^$NODE_IF: enrolled as [0-9a-f-]{36} with "
+	node_id="$(cp_sql 'SELECT node_id FROM nodes')"
+	[ "$(tail -n 1 <<<"$stderr")" = "wgn: $NODE_IF: enrolled as $node_id; its files stay: run \`wgn up $NODE_IF' once the cause is fixed" ]
+	[ -f "$n/etc/$NODE_IF.toml" ] && [ -f "$n/etc/$NODE_IF.key" ] && [ -f "$n/etc/$NODE_IF.token" ]
+	[ "$(ip -n "$NODE_NS" -d link show "$NODE_IF" | grep -c bridge)" -ge 1 ]
+
+	# The administrator fixes the cause and runs up: the same node, now up and registered.
+	ip -n "$NODE_NS" link del "$NODE_IF"
+	hub_admit
+	run wgn_in "$NODE_NS" "$n" up "$NODE_IF"
+	assert_success
+	ip netns exec "$NODE_NS" ping -c 1 -W 2 10.0.0.1
+	[ "$(cp_sql 'SELECT node_id, hub_endpoint FROM nodes')" = "$node_id|192.0.2.1:51820" ]
+	[ "$(token_uses)" = 1 ]
+}
+
+@test "enroll --up without CAP_NET_ADMIN: 77 before any request, the token unspent" {
+	requires_root
+	requires_cmd setpriv
+	make_hub "$SOME_HUB"
+	make_token "$BATS_TEST_TMPDIR/enroll.token"
+	run setpriv --bounding-set -net_admin --inh-caps -all -- \
+		"$WGN" --config-dir "$CONF_DIR" enroll "$CP_URL" wg0 \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --up
+	assert_failure 77
+	assert_output --partial "CAP_NET_ADMIN"
+	[ -z "$(ls "$CONF_DIR")" ]
+	[ "$(token_uses)" = 0 ]
+	node_count_is 0
 }
 
 @test "the private key is in no argv, environment or output, and never leaves the node" {
