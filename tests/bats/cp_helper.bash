@@ -64,3 +64,30 @@ cp_write_config() {
 		${CP_LABEL_LINES:+"$CP_LABEL_LINES"}
 	export CP_TEST_TOKEN
 }
+
+# The administrator's side, shared by enroll.bats and cp-faults.bats.
+
+# cp_admin METHOD PATH [JSON]: the admin API; the token goes in a header file, not argv.
+cp_admin() {
+	local hdr="$BATS_TEST_TMPDIR/admin.hdr"
+	(umask 077 && echo "Authorization: Bearer $(cat "$CP_ADMIN_TOKEN_FILE")" >"$hdr")
+	curl -fsS -X "$1" -H @"$hdr" -H 'Content-Type: application/json' ${3:+-d "$3"} \
+		"$CP_URL/api/v1$2"
+}
+
+json_field() {
+	python3 -c 'import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(json.dumps(v) if not isinstance(v, str) else v)' "$1" "$2"
+}
+
+# make_hub PUBLIC_KEY [ENDPOINT [TUNNEL_ADDRESS]]: the hub of the network, as the administrator adds it.
+make_hub() {
+	cp_admin POST /hubs "{\"public_key\":\"$1\",\"endpoint\":\"${2:-192.0.2.1:51820}\",\"tunnel_address\":\"${3:-10.0.0.1}\"}" >/dev/null
+}
+
+# make_token FILE [JSON]: an enrollment token made by the administrator, in FILE (0600).
+make_token() {
+	local out body="${2:-}"
+	[ -n "$body" ] || body='{}'
+	out="$(cp_admin POST /enrollment-tokens "$body")"
+	(umask 077 && json_field "$out" token >"$1")
+}
