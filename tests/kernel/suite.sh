@@ -7,60 +7,13 @@
 set -u
 . /etc/ktest-config
 
-passed=0
-failed=0
-n=0
-completed=0
-ok() { n=$((n + 1)); passed=$((passed + 1)); echo "KTEST ok $n - $*"; }
-notok() { n=$((n + 1)); failed=$((failed + 1)); echo "KTEST not ok $n - $*"; }
-# check MESSAGE CMD...: one check, passed when CMD succeeds.
-check() {
-	local msg="$1"
-	shift
-	if "$@"; then ok "$msg"; else notok "$msg"; fi
-}
-finish() {
-	if [ "$completed" != 1 ]; then
-		notok "the suite stopped before its end (last command status $1)"
-	fi
-	echo "KTEST RESULT: $passed passed, $failed failed"
-}
-trap 'finish $?' EXIT
-stamp() { local t; read -r t _ </proc/uptime; echo "KTEST STAGE ${t}s: $*"; }
+. /ktest/guest-lib.sh
 
-# run CMD...: run, keep status/stdout/stderr in rc/out/err, and echo them for the log.
-run() {
-	local l t
-	read -r t _ </proc/uptime
-	echo "# [$t] \$ $*"
-	"$@" >/tmp/ktest.out 2>/tmp/ktest.err
-	rc=$?
-	out="$(</tmp/ktest.out)"
-	err="$(</tmp/ktest.err)"
-	[ -n "$out" ] && while IFS= read -r l; do echo "#   out: $l"; done <<<"$out"
-	[ -n "$err" ] && while IFS= read -r l; do echo "#   err: $l"; done <<<"$err"
-	echo "#   status $rc"
-	return 0
-}
-in_hub() { ip netns exec hub "$@"; }
 in_node() { ip netns exec node "$@"; }
+node_ifindex() { in_node cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 # wgn ARGS...: the binary under test in the node namespace, bounded in time.
 wgn() { run ip netns exec node timeout 120 /usr/local/sbin/wgn --config-dir /etc/wgn "$@"; }
 
-# ping_until NS ADDR [TRIES]: one echo at a time until one is answered.
-ping_until() {
-	local ns="$1" addr="$2" tries="${3:-5}" i
-	for i in $(seq "$tries"); do
-		ip netns exec "$ns" ping -c 1 -W 3 "$addr" >/dev/null 2>&1 && return 0
-	done
-	return 1
-}
-link_kind() { ip -n "$1" -d -j link show "$2" 2>/dev/null | grep -o '"info_kind":"[a-z]*"' | cut -d'"' -f4; }
-node_ifindex() { in_node cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
-link_absent() { ! ip -n "$1" link show "$2" >/dev/null 2>&1; }
-has_text() { printf '%s\n' "$1" | grep -qF -- "$2"; }
-# running NAME: a process whose comm is NAME exists.
-running() { grep -qx -- "$1" /proc/[0-9]*/comm 2>/dev/null; }
 no_userspace() {
 	[ ! -s /tmp/wireguard-go.calls ] && [ ! -e /run/wireguard/wg0.sock ] &&
 		! running wireguard-go
@@ -68,16 +21,6 @@ no_userspace() {
 
 stamp "suite starts"
 check "kernel: the wireguard module is loaded" test -d /sys/module/wireguard
-stamp "keys"
-
-# ---------------------------------------------------------------- namespaces, hub
-umask 077
-mkdir -p /etc/wgn /etc/ktest
-wg genkey >/etc/ktest/hub.key
-HUB_PUB="$(wg pubkey </etc/ktest/hub.key)"
-wg genkey >/etc/wgn/wg0.key
-NODE_PUB="$(wg pubkey </etc/wgn/wg0.key)"
-umask 022
 
 # A tripwire: if wgn ever falls back to the userspace implementation, it runs this.
 cat >/usr/local/sbin/wireguard-go <<'EOF'
@@ -95,56 +38,8 @@ selftest() {
 }
 check "self-test: the wireguard-go tripwire and process detection work" selftest
 
-setup_ok=1
-step() { run "$@"; [ "$rc" = 0 ] || setup_ok=0; }
-step ip netns add hub
-step ip netns add node
-step ip -n hub link set lo up
-step ip -n node link set lo up
-step ip -n hub link add veth-hub type veth peer name veth-node netns node
-step ip -n hub addr add 192.168.77.1/24 dev veth-hub
-step ip -n node addr add 192.168.77.2/24 dev veth-node
-step ip -n hub link set veth-hub up
-step ip -n node link set veth-node up
-check "namespaces hub and node joined by veth" [ "$setup_ok" = 1 ]
-check "veth: node reaches the hub's underlay address" ping_until node 192.168.77.1 3
-
-hub_peer() {
-	in_hub wg set wg-hub peer "$NODE_PUB" allowed-ips 10.0.0.10/32,fd00::10/128
-}
-setup_ok=1
-step ip -n hub link add wg-hub type wireguard
-step in_hub wg set wg-hub private-key /etc/ktest/hub.key listen-port 51820
-step hub_peer
-step ip -n hub addr add 10.0.0.1/24 dev wg-hub
-step ip -n hub addr add fd00::1/64 dev wg-hub
-step ip -n hub addr add 10.1.0.1/16 dev wg-hub
-step ip -n hub link set wg-hub up
-check "hub: kernel WireGuard link configured with ip and wg" [ "$setup_ok" = 1 ]
-check "hub: link kind is wireguard" [ "$(link_kind hub wg-hub)" = wireguard ]
-run in_hub wg show wg-hub
-check "hub: wg show (generic netlink) lists port 51820 and the node's peer" \
-	eval 'has_text "$out" "listening port: 51820" && has_text "$out" "peer: $NODE_PUB"'
-
-# A reference node made with ip and wg, so that a failure of wgn below is told apart
-# from a VM that cannot carry WireGuard at all.
-setup_ok=1
-step ip -n node link add wgref type wireguard
-step in_node wg set wgref private-key /etc/wgn/wg0.key peer "$HUB_PUB" \
-	endpoint 192.168.77.1:51820 allowed-ips 10.0.0.0/24
-step ip -n node addr add 10.0.0.10/24 dev wgref
-step ip -n node link set wgref up
-check "reference node (ip + wg) configured" [ "$setup_ok" = 1 ]
-stamp "reference ping"
-check "reference node pings the hub's tunnel address through kernel WireGuard" \
-	ping_until node 10.0.0.1 5
-run in_hub wg show wg-hub latest-handshakes
-check "hub: handshake with the reference node" eval '[ "$(echo "$out" | cut -f2)" -gt 0 ] 2>/dev/null'
-# Leave the hub as new: no node link, no handshake state for the node's peer.
-step ip -n node link del wgref
-step in_hub wg set wg-hub peer "$NODE_PUB" remove
-step hub_peer
-stamp "reference done"
+stamp "keys"
+hub_setup node
 
 if [ "$KTEST_SMOKE" = 1 ]; then
 	completed=1
@@ -152,29 +47,6 @@ if [ "$KTEST_SMOKE" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- wgn, kernel backend
-write_config() { # NAME ENDPOINT [extra address]
-	cat >"/etc/wgn/$1.toml" <<EOF
-[interface]
-private_key_file = "/etc/wgn/wg0.key"
-address = ["10.0.0.10/24", "fd00::10/64"${3:+, \"$3\"}]
-listen_port = 51821
-backend = "kernel"
-
-[hub]
-public_key = "$HUB_PUB"
-endpoint = "$2"
-allowed_ips = ["10.0.0.0/24", "fd00::/64", "10.1.0.0/16"]
-persistent_keepalive = 25
-tunnel_address = "10.0.0.1"
-
-[connect]
-max_retries = 2
-initial_backoff = 0.5
-max_backoff = 2.0
-attempt_timeout = 5.0
-timeout = 90.0
-EOF
-}
 write_config wg0 192.168.77.1:51820
 check "the wgn binary under test runs in the VM" /usr/local/sbin/wgn --version
 
