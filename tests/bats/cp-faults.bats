@@ -41,12 +41,15 @@ node_count() { cp_sql 'SELECT count(*) FROM nodes'; }
 at_least() { [ "$(node_count)" -ge "$1" ]; }
 
 # enroll_many N CONCURRENCY: N `wgn enroll --json` processes, odd ones through instance
-# 1 and even ones through instance 2, at most CONCURRENCY at a time; each in W/I with
-# its own config and state directories, its JSON in W/I/out and its status in W/I/rc.
+# 1 and even ones through instance 2, at most CONCURRENCY at a time and one every 20 ms
+# at most (so that the load lasts at least N/50 s, however fast the machine, and the
+# fault comes during it); each in W/I with its own config and state directories, its
+# JSON in W/I/out and its status in W/I/rc.
 enroll_many() {
 	local n="$1" c="$2" i url
 	for i in $(seq 1 "$n"); do
 		while [ "$(jobs -rp | wc -l)" -ge "$c" ]; do wait -n || true; done
+		sleep 0.02
 		url="$CP_URL"
 		[ $((i % 2)) = 0 ] && url="$CP_URL_2"
 		mkdir -p "$W/$i/etc"
