@@ -152,27 +152,44 @@ async function register(db, reg, principal, pools) {
 	});
 }
 
-// The lowest free host address of the pool, taken for nodeId. Conflict-free across
-// instances: the INSERT either takes the address or finds it taken (the primary key)
-// and the next free one is looked for.
+// A free host address of the pool, taken for nodeId: the one after the highest that a
+// node holds (an index scan from the top, whatever the number of nodes), walking up
+// past addresses that hubs or concurrent inserts hold; once the pool's end is reached,
+// the lowest free one (a scan of the pool's allocations). So addresses go out in
+// increasing order and a deleted node's address is not handed out again until the
+// pool has run through once. Conflict-free across instances: the INSERT either takes
+// the address or finds it taken (the primary key) and the next one is tried.
 async function allocate(c, pool, nodeId) {
 	const first = ip.formatAddress(pool.family, pool.first);
 	const last = ip.formatAddress(pool.family, pool.last);
+	// (null when the highest is the pool's last address: then the scan.)
+	let cand = (await c.query(
+		`SELECT CASE WHEN m IS NULL THEN host($1::inet) WHEN m < $2::inet THEN host(m + 1) END AS c
+		   FROM (SELECT max(address) AS m FROM allocations
+		          WHERE address >= $1::inet AND address <= $2::inet AND node_id IS NOT NULL) s`,
+		[first, last])).rows[0].c;
+	let scanning = cand === null;
 	for (let attempt = 0; attempt < 100; attempt++) {
-		const r = await c.query(
-			`SELECT host(min(c)) AS c FROM (
-			   SELECT $1::inet AS c WHERE NOT EXISTS (SELECT 1 FROM allocations WHERE address = $1::inet)
-			   UNION ALL
-			   SELECT a.address + 1 FROM allocations a
-			    WHERE a.address >= $1::inet AND a.address < $2::inet
-			      AND NOT EXISTS (SELECT 1 FROM allocations b WHERE b.address = a.address + 1)) s`,
-			[first, last]);
-		const cand = r.rows[0].c;
-		if (cand === null) throw new ApiError(409, `pool exhausted: no free address in ${pool.text}`);
+		if (cand === null) {
+			const r = await c.query(
+				`SELECT host(min(c)) AS c FROM (
+				   SELECT $1::inet AS c WHERE NOT EXISTS (SELECT 1 FROM allocations WHERE address = $1::inet)
+				   UNION ALL
+				   SELECT a.address + 1 FROM allocations a
+				    WHERE a.address >= $1::inet AND a.address < $2::inet
+				      AND NOT EXISTS (SELECT 1 FROM allocations b WHERE b.address = a.address + 1)) s`,
+				[first, last]);
+			cand = r.rows[0].c;
+			scanning = true;
+			if (cand === null) throw new ApiError(409, `pool exhausted: no free address in ${pool.text}`);
+		}
 		const ins = await c.query(
 			'INSERT INTO allocations (address, node_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING address',
 			[cand, nodeId]);
 		if (ins.rowCount === 1) return `${cand}/${pool.prefix}`;
+		// Taken: the next one up, or a new scan.
+		cand = scanning ? null : (await c.query(
+			'SELECT CASE WHEN $1::inet < $2::inet THEN host($1::inet + 1) END AS c', [cand, last])).rows[0].c;
 	}
 	throw new ApiError(503, 'too many concurrent allocations; try again');
 }

@@ -131,3 +131,35 @@ test("pool exhausted is 409; never the network, broadcast or a hub's tunnel addr
 		s.stopApp(3);
 	}
 });
+
+test("addresses go out after the highest a node holds: a freed one below waits until the pool's end", async () => {
+	s.stopApp(3);
+	s.startApp(3, { WGN_CP_POOLS: '10.98.0.0/28,fd98::/124' });
+	try {
+		await s.hub({ tunnel_address: '10.98.0.3' });
+		const et = await s.enrollmentToken({ max_uses: 20 });
+		const next = async () => {
+			const r = await s.enroll(et.token, {}, { n: 3 });
+			assert.equal(r.status, 201, JSON.stringify(r.body));
+			return r.body;
+		};
+		const got = [await next(), await next(), await next()];
+		// .3 is the hub's.
+		assert.deepEqual(got.map((x) => x.wireguard_address[0]), ['10.98.0.1/28', '10.98.0.2/28', '10.98.0.4/28']);
+		const del = await fetch(`${s.url()}/api/v1/nodes/${got[1].node_id}`,
+			{ method: 'DELETE', headers: { authorization: `Bearer ${s.admin}` } });
+		assert.equal(del.status, 204);
+		// Not the freed .2: the one after the highest a node holds.
+		assert.deepEqual((await next()).wireguard_address, ['10.98.0.5/28', 'fd98::4/124']);
+		// Up to the pool's end (.14), then the lowest free one: the freed .2.
+		let last;
+		for (let i = 6; i <= 14; i++) last = (await next()).wireguard_address[0];
+		assert.equal(last, '10.98.0.14/28');
+		assert.equal((await next()).wireguard_address[0], '10.98.0.2/28');
+		const r = await s.enroll(et.token, {}, { n: 3 });
+		assert.equal(r.status, 409);
+		assert.match(r.body.error, /^pool exhausted/);
+	} finally {
+		s.stopApp(3);
+	}
+});
