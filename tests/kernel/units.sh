@@ -200,6 +200,70 @@ check "systemctl stop wgn-watch@wg0: exit 0 (got $rc)" [ "$rc" = 0 ]
 check "stop: wg0 is gone (ExecStopPost=wgn down)" link_absent "" wg0
 check "stop: no wgn process left" eval '! running wgn'
 
+# ---------------------------------------------------------------- wgn-sync@wgh
+# Once the package ships it (issue 10): the hub side, with its control plane away, since
+# none runs in the VM: READY after the first round, the peers left as they are (fail
+# static), the watchdog, stop. Its timing drop-in is as the watch's.
+if [ -f /usr/lib/systemd/system/wgn-sync@.service ]; then
+	stamp "systemctl enable --now wgn-sync@wgh"
+	# As measured with the unit of the sync branch (issue 10) before it shipped.
+	CEILING[wgn-sync@wgh.service]=2.2
+	umask 077
+	wg genkey >/etc/wgn/wgh.key
+	echo "ktest-hub-token-not-used" >/etc/wgn/wgh.token
+	umask 022
+	cat >/etc/wgn/wgh.toml <<'TOML'
+[interface]
+private_key_file = "/etc/wgn/wgh.key"
+address = "10.9.0.1/24"
+listen_port = 51830
+
+[control_plane]
+# Nobody listens on the discard port: connection refused at once.
+url = "http://127.0.0.1:9"
+token_file = "/etc/wgn/wgh.token"
+timeout = 2.0
+max_retries = 0
+TOML
+	# The hub's interface, made by hand, with one hand-made peer.
+	setup_ok=1
+	step ip link add wgh type wireguard
+	step wg set wgh private-key /etc/wgn/wgh.key listen-port 51830 \
+		peer "$NODE_PUB" allowed-ips 10.9.0.99/32
+	step ip link set wgh up
+	check "the hub interface wgh (ip + wg) with a hand-made peer" [ "$setup_ok" = 1 ]
+	run systemctl enable --no-reload --now wgn-sync@wgh
+	check "systemctl enable --now wgn-sync@wgh (control plane away): exit 0 (got $rc)" [ "$rc" = 0 ]
+	dump_journal wgn-sync@wgh.service
+	check "wgn-sync@wgh reached READY (ActiveState active, SubState running)" \
+		eval '[ "$(prop wgn-sync@wgh ActiveState)/$(prop wgn-sync@wgh SubState)" = active/running ]'
+	status="$(prop wgn-sync@wgh StatusText)"
+	echo "# StatusText: $status"
+	check "wgn-sync@wgh has a StatusText" [ -n "$status" ]
+	pid="$(prop wgn-sync@wgh MainPID)"
+	check "sync: the main process is wgn (pid $pid)" eval '[ "$(cat /proc/$pid/comm 2>/dev/null)" = wgn ]'
+	check "sync sandbox: capability bounding set CAP_NET_ADMIN only, no new privileges, seccomp" \
+		eval '[ "$(proc_status "$pid" CapBnd)" = 0000000000001000 ] && [ "$(proc_status "$pid" NoNewPrivs)" = 1 ] && [ "$(proc_status "$pid" Seccomp)" = 2 ]'
+	check "sync: fail static, the hand-made peer is still there" \
+		eval 'wg show wgh peers | grep -qxF "$NODE_PUB"'
+	stamp "watchdog: SIGSTOP (sync)"
+	kill -STOP "$pid"
+	sync_restarted() {
+		[ "$(prop wgn-sync@wgh NRestarts)" -ge 1 ] 2>/dev/null &&
+			[ "$(prop wgn-sync@wgh ActiveState)" = active ] &&
+			[ "$(prop wgn-sync@wgh MainPID)" != "$pid" ]
+	}
+	check "frozen, the sync is killed by the watchdog and restarted within 40 s" \
+		wait_for 40 sync_restarted
+	echo "# NRestarts $(prop wgn-sync@wgh NRestarts), MainPID $(prop wgn-sync@wgh MainPID)"
+	run systemctl stop wgn-sync@wgh
+	check "systemctl stop wgn-sync@wgh: exit 0 (got $rc)" [ "$rc" = 0 ]
+	check "stop: wgh and its hand-made peer are left as they were" \
+		eval 'wg show wgh peers | grep -qxF "$NODE_PUB"'
+	check "stop: no wgn process left" eval '! running wgn'
+	run ip link del wgh
+fi
+
 # ---------------------------------------------------------------- exposure
 stamp "systemd-analyze security"
 for u in "${!CEILING[@]}"; do
