@@ -119,7 +119,7 @@ echo "# next elapse: $next"
 next="$(date -d "$next" +%s 2>/dev/null)"
 [ -n "$next" ] && date -s "@$((next - 2))" >/dev/null
 health_ran() { [ "$(prop wgn-health@wg0.service ExecMainExitTimestampMonotonic)" -gt 0 ] 2>/dev/null; }
-check "the timer fired wgn-health@wg0.service within 20 s" wait_for 20 health_ran
+check "the timer fired wgn-health@wg0.service within 60 s" wait_for 60 health_ran
 run systemctl show -p Result -p ExecMainStatus -p ActiveState wgn-health@wg0.service
 check "wgn-health@wg0.service: exit 0 (healthy after its repair), result success" \
 	eval 'has_text "$out" "ExecMainStatus=0" && has_text "$out" "Result=success"'
@@ -175,7 +175,7 @@ write_config wg0 192.168.77.1:51820 fd00::12/64
 printf '\n[health]\ninterval = 2.0\n' >>/etc/wgn/wg0.toml
 run systemctl reload wgn-watch@wg0
 check "systemctl reload wgn-watch@wg0 after adding fd00::12/64: exit 0 (got $rc)" [ "$rc" = 0 ]
-check "watch reload (SIGHUP): fd00::12/64 on wg0 within 15 s" wait_for 15 has_addr wg0 fd00::12/64
+check "watch reload (SIGHUP): fd00::12/64 on wg0 within 30 s" wait_for 30 has_addr wg0 fd00::12/64
 check "watch reload: in place (ifindex $idx), same process" \
 	eval '[ "$(ifindex wg0)" = "$idx" ] && [ "$(prop wgn-watch@wg0 MainPID)" = "$pid" ]'
 
@@ -186,9 +186,12 @@ restarted() {
 		[ "$(prop wgn-watch@wg0 ActiveState)" = active ] &&
 		[ "$(prop wgn-watch@wg0 MainPID)" != "$pid" ]
 }
-check "frozen, the watch is killed by the watchdog and restarted within 40 s (NRestarts $(prop wgn-watch@wg0 NRestarts) -> 1+)" \
-	wait_for 40 restarted
-echo "# NRestarts $(prop wgn-watch@wg0 NRestarts), MainPID $(prop wgn-watch@wg0 MainPID)"
+# Up to 10 s to the watchdog, the kill, ExecStopPost=wgn down, 1 s, a new bring-up to
+# READY: 25-35 s under TCG on 2 busy cores.
+check "frozen, the watch is killed by the watchdog and restarted within 90 s (NRestarts $(prop wgn-watch@wg0 NRestarts) -> 1+)" \
+	wait_for 90 restarted
+echo "# NRestarts $(prop wgn-watch@wg0 NRestarts), MainPID $(prop wgn-watch@wg0 MainPID), $(prop wgn-watch@wg0 ActiveState)"
+restarted || dump_journal wgn-watch@wg0.service
 watchdog_logged() { journal wgn-watch@wg0.service | grep -qi "watchdog timeout"; }
 check "the journal says: watchdog timeout" wait_for 10 watchdog_logged
 check "restarted: the old process is gone" eval '! kill -0 "$pid" 2>/dev/null'
@@ -253,8 +256,8 @@ TOML
 			[ "$(prop wgn-sync@wgh ActiveState)" = active ] &&
 			[ "$(prop wgn-sync@wgh MainPID)" != "$pid" ]
 	}
-	check "frozen, the sync is killed by the watchdog and restarted within 40 s" \
-		wait_for 40 sync_restarted
+	check "frozen, the sync is killed by the watchdog and restarted within 90 s" \
+		wait_for 90 sync_restarted
 	echo "# NRestarts $(prop wgn-sync@wgh NRestarts), MainPID $(prop wgn-sync@wgh MainPID)"
 	run systemctl stop wgn-sync@wgh
 	check "systemctl stop wgn-sync@wgh: exit 0 (got $rc)" [ "$rc" = 0 ]
