@@ -14,7 +14,8 @@ using namespace wgn;
 
 namespace {
 
-const std::vector<std::string> kCommands = {"up", "down", "health", "register", "watch", "enroll"};
+const std::vector<std::string> kCommands = {"up",    "down",   "health", "register",
+                                            "watch", "enroll", "sync"};
 
 size_t edit_distance(const std::string &a, const std::string &b)
 {
@@ -76,9 +77,11 @@ int run_wgn(int argc, char **argv)
 	RegisterOptions reg;
 	WatchOptions watch;
 	EnrollCliOptions enroll;
+	SyncOptions sync;
 	CLI::App *cmds[] = {setup_up(app, up),         setup_down(app, down),
 	                    setup_health(app, health), setup_register(app, reg),
-	                    setup_watch(app, watch),   setup_enroll(app, enroll)};
+	                    setup_watch(app, watch),   setup_enroll(app, enroll),
+	                    setup_sync(app, sync)};
 	for (auto *c : cmds)
 		c->fallthrough();
 
@@ -124,10 +127,11 @@ int run_wgn(int argc, char **argv)
 
 	if (up.target.empty() && app.got_subcommand("up") == false && !app.got_subcommand("down") &&
 	    !app.got_subcommand("health") && !app.got_subcommand("register") &&
-	    !app.got_subcommand("watch") && !app.got_subcommand("enroll"))
-		return usage_error("a command is required: up, down, health, register, watch or "
-		                   "enroll",
-		                   "wgn");
+	    !app.got_subcommand("watch") && !app.got_subcommand("enroll") &&
+	    !app.got_subcommand("sync"))
+		return usage_error(
+		        "a command is required: up, down, health, register, watch, enroll or sync",
+		        "wgn");
 
 	if (app.got_subcommand("up"))
 		return run_up(g, up);
@@ -139,6 +143,8 @@ int run_wgn(int argc, char **argv)
 		return run_watch(g, watch);
 	if (app.got_subcommand("enroll"))
 		return run_enroll(g, enroll);
+	if (app.got_subcommand("sync"))
+		return run_sync(g, sync);
 	return run_register(g, reg);
 }
 

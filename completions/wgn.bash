@@ -82,7 +82,7 @@ _wgn()
 	COMPREPLY=()
 
 	local global_opts="-v --verbose -q --quiet --config-dir -h --help -V --version"
-	local commands="up down health register watch enroll"
+	local commands="up down health register watch enroll sync"
 	local formats="human json nagios prometheus"
 
 	# --opt=VALUE split by COMP_WORDBREAKS: complete VALUE for --opt.
@@ -152,6 +152,7 @@ _wgn()
 	register) opts="--json" ;;
 	watch) opts="--no-register" ;;
 	enroll) opts="--token-file --ca-file --label --force --up --json" ;;
+	sync) opts="--prune --dry-run --json" ;;
 	*) return 0 ;;
 	esac
 

@@ -236,6 +236,10 @@ Parser::Opt Parser::interface()
 Parser::Opt Parser::hub()
 {
 	Opt err;
+	if (opt.allow_hub_config && !root.get("hub")) {
+		cfg.is_hub_config = true;
+		return std::nullopt;
+	}
 	auto *t = table("hub", true, &err);
 	if (!t)
 		return err;

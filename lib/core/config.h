@@ -68,6 +68,9 @@ struct Config {
 	std::filesystem::path path;
 	InterfaceConfig interface;
 	HubConfig hub;
+	// No [hub] table: the config of a hub itself (SPEC "wgn sync"); only loaded when
+	// ConfigLoadOptions::allow_hub_config says so, `hub` is then left empty.
+	bool is_hub_config = false;
 	ConnectConfig connect;
 	HealthConfig health;
 	std::optional<ControlPlaneConfig> control_plane;
@@ -100,6 +103,8 @@ Result<Config> parse_config(const std::string &text, const std::filesystem::path
 // public_key are then left zero; the paths are still checked to be strings).
 struct ConfigLoadOptions {
 	bool read_key_files = true;
+	// `sync` reads a hub's own config, which has no [hub]; the node commands refuse one.
+	bool allow_hub_config = false;
 };
 Result<Config> load_config(const std::filesystem::path &path, const ConfigLoadOptions &opt);
 Result<Config> parse_config(const std::string &text, const std::filesystem::path &path,

@@ -137,10 +137,14 @@ Result<HttpResponse> CurlTransport::post(const HttpRequest &req)
 	curl_easy_setopt(c.h, CURLOPT_CONNECTTIMEOUT_MS, ms(req.connect_timeout));
 	curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, ms(req.timeout));
 	curl_easy_setopt(c.h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.max_response));
-	curl_easy_setopt(c.h, CURLOPT_POST, 1L);
-	curl_easy_setopt(c.h, CURLOPT_POSTFIELDSIZE_LARGE,
-	                 static_cast<curl_off_t>(req.body.size()));
-	curl_easy_setopt(c.h, CURLOPT_POSTFIELDS, req.body.c_str());
+	if (req.method == "GET") {
+		curl_easy_setopt(c.h, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(c.h, CURLOPT_POST, 1L);
+		curl_easy_setopt(c.h, CURLOPT_POSTFIELDSIZE_LARGE,
+		                 static_cast<curl_off_t>(req.body.size()));
+		curl_easy_setopt(c.h, CURLOPT_POSTFIELDS, req.body.c_str());
+	}
 	curl_easy_setopt(c.h, CURLOPT_HTTPHEADER, c.headers);
 	curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &t);

@@ -21,6 +21,8 @@ struct HttpRequest {
 	// can print it. Empty: no Authorization header.
 	std::string bearer_token;
 	std::string body;
+	// "POST" (with body) or "GET" (no body: the change feed).
+	std::string method = "POST";
 	std::optional<std::filesystem::path> ca_file;
 	double connect_timeout = 10.0; // seconds
 	double timeout = 10.0;         // seconds, the whole request
