@@ -1,0 +1,360 @@
+// wgn sync without a network or root: the change feed's parser against hostile answers,
+// the diff, and the operation with a scripted control plane and an in-memory device.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "feed.h"
+#include "registry_fakes.h"
+#include "sync.h"
+
+using namespace wgn;
+using namespace wgn::test;
+using nlohmann::json;
+
+namespace {
+
+Key key_of(const char *b64)
+{
+	auto k = base64_decode(b64);
+	REQUIRE(k);
+	return *k;
+}
+
+const char *kNodeA = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=";
+const char *kNodeB = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAI=";
+const char *kHand = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAM=";
+
+FeedNode node(const std::string &id, const char *key, std::vector<std::string> addrs)
+{
+	FeedNode n;
+	n.node_id = id;
+	n.public_key = key_of(key);
+	for (auto &a : addrs)
+		n.host_routes.push_back(*parse_prefix(a));
+	return n;
+}
+
+PeerState peer(const char *key, std::vector<std::string> ips)
+{
+	PeerState p;
+	p.public_key = key_of(key);
+	for (auto &a : ips)
+		p.allowed_ips.push_back(*parse_prefix(a));
+	return p;
+}
+
+// A WireGuard device in memory that applies set_device as the kernel would.
+class FakeWg : public WireGuardControl {
+public:
+	DeviceState dev;
+	int sets = 0;
+	bool fail_get = false;
+	Status set_device(const std::string &, const DeviceConfig &cfg) override
+	{
+		++sets;
+		for (auto &p : cfg.peers) {
+			auto it = std::find_if(dev.peers.begin(), dev.peers.end(), [&](auto &q) {
+				return q.public_key == p.public_key;
+			});
+			if (p.remove) {
+				if (it != dev.peers.end())
+					dev.peers.erase(it);
+				continue;
+			}
+			if (it == dev.peers.end()) {
+				dev.peers.push_back({});
+				it = dev.peers.end() - 1;
+				it->public_key = p.public_key;
+			}
+			CHECK(p.replace_allowed_ips);
+			CHECK(!p.persistent_keepalive);
+			it->allowed_ips = p.allowed_ips;
+		}
+		return Ok{};
+	}
+	Result<DeviceState> get_device(const std::string &) override
+	{
+		if (fail_get)
+			return make_error(Errc::os, "no such device");
+		return dev;
+	}
+};
+
+std::string feed_body(int64_t rev, json nodes, bool more = false)
+{
+	return json{{"revision", rev}, {"more", more}, {"nodes", nodes}}.dump();
+}
+
+json jnode(const std::string &id, const char *key, json addr, bool deleted = false)
+{
+	return {{"node_id", id},
+	        {"wireguard_public_key", key},
+	        {"wireguard_address", addr},
+	        {"revision", 1},
+	        {"deleted", deleted}};
+}
+
+} // namespace
+
+TEST_CASE("a feed page: nodes as host routes, deleted ones marked", "[sync][feed]")
+{
+	auto p = parse_feed_page(feed_body(7, {jnode("n1", kNodeA, {"10.0.0.7/24", "fd00::7/64"}),
+	                                       jnode("n2", kNodeB, {"10.0.0.8/24"}, true)}),
+	                         0);
+	REQUIRE(p);
+	CHECK(p->revision == 7);
+	CHECK(!p->more);
+	REQUIRE(p->nodes.size() == 2);
+	CHECK(p->nodes[0].host_routes.size() == 2);
+	CHECK(p->nodes[0].host_routes[0].str() == "10.0.0.7/32");
+	CHECK(p->nodes[0].host_routes[1].str() == "fd00::7/128");
+	CHECK(p->nodes[1].deleted);
+	CHECK(p->skipped.empty());
+}
+
+TEST_CASE("a feed answer that is not the protocol is refused whole (76)", "[sync][feed]")
+{
+	for (std::string body :
+	     {"", "not json", "[]", "null", R"({"nodes":[]})", R"({"revision":"5","nodes":[]})",
+	      R"({"revision":1.5,"nodes":[]})", R"({"revision":5})", R"({"revision":5,"nodes":{}})",
+	      R"({"revision":5,"more":"no","nodes":[]})", R"({"revision":2,"nodes":[]})"}) {
+		INFO(body);
+		auto p = parse_feed_page(body, 3);
+		REQUIRE(!p);
+		CHECK(p.error().code == Errc::protocol);
+	}
+}
+
+TEST_CASE("malformed feed entries are skipped and named, the rest kept", "[sync][feed]")
+{
+	json nodes = {
+	        5,
+	        {{"wireguard_public_key", kNodeA}, {"wireguard_address", {"10.0.0.7/24"}}},
+	        jnode("badkey", "AAAA", {"10.0.0.9/24"}),
+	        jnode("badaddr", kNodeA, {"10.0.0.300/24"}),
+	        jnode("noaddr", kNodeA, json::array()),
+	        jnode("numaddr", kNodeA, {7}),
+	        {{"node_id", "nofield"}, {"wireguard_public_key", kNodeA}},
+	        jnode("good", kNodeB, "10.0.0.8"),
+	};
+	auto p = parse_feed_page(feed_body(9, nodes), 0);
+	REQUIRE(p);
+	REQUIRE(p->nodes.size() == 1);
+	CHECK(p->nodes[0].node_id == "good");
+	CHECK(p->nodes[0].host_routes[0].str() == "10.0.0.8/32");
+	CHECK(p->skipped.size() == 7);
+	CHECK(p->skipped[2].find("badkey") != std::string::npos);
+}
+
+TEST_CASE("the feed is fetched with GET and the token, page after page", "[sync][feed]")
+{
+	FakeTransport t;
+	FakeClock clock;
+	auto io = clock.io(&t);
+	ControlPlaneConfig cp;
+	cp.url = "http://127.0.0.1:9";
+	t.script.push_back(
+	        response(200, feed_body(5, {jnode("n1", kNodeA, {"10.0.0.7/24"})}, true)));
+	t.script.push_back(response(503, "", {{"retry-after", "3"}}));
+	t.script.push_back(response(200, feed_body(6, {jnode("n2", kNodeB, {"10.0.0.8/24"})})));
+	auto f = fetch_feed(t, cp, "hubtoken", 0, kBackoff, io, 1);
+	REQUIRE(f);
+	CHECK(f->revision == 6);
+	CHECK(f->nodes.size() == 2);
+	REQUIRE(t.seen.size() == 3);
+	CHECK(t.seen[0].method == "GET");
+	CHECK(t.seen[0].url == "http://127.0.0.1:9/api/v1/nodes?since=0&limit=1");
+	CHECK(t.seen[1].url == "http://127.0.0.1:9/api/v1/nodes?since=5&limit=1");
+	CHECK(t.seen[0].bearer_token == "hubtoken");
+	CHECK(clock.sleeps == std::vector<double>{3.0});
+}
+
+TEST_CASE("feed errors: 75 after the retries, 77 for a refused token, 76 otherwise", "[sync][feed]")
+{
+	ControlPlaneConfig cp;
+	cp.url = "http://127.0.0.1:9";
+	cp.max_retries = 2;
+	struct Case {
+		std::vector<long> statuses;
+		Errc want;
+	};
+	for (auto c :
+	     {Case{{500, 502, 429}, Errc::temp_fail}, Case{{401}, Errc::no_perm},
+	      Case{{403}, Errc::no_perm}, Case{{404}, Errc::protocol}, Case{{302}, Errc::protocol},
+	      Case{{400}, Errc::protocol}, Case{{201}, Errc::protocol}}) {
+		FakeTransport t;
+		FakeClock clock;
+		auto io = clock.io(&t);
+		for (auto s : c.statuses)
+			t.script.push_back(response(s, "{}"));
+		auto f = fetch_feed(t, cp, "", 0, kBackoff, io);
+		REQUIRE(!f);
+		CHECK(f.error().code == c.want);
+		CHECK(t.script.empty());
+	}
+	// `more' without moving on would loop for ever.
+	FakeTransport t;
+	FakeClock clock;
+	auto io = clock.io(&t);
+	t.script.push_back(response(200, feed_body(4, json::array(), true)));
+	t.script.push_back(response(200, feed_body(4, json::array(), true)));
+	auto f = fetch_feed(t, cp, "", 0, kBackoff, io);
+	REQUIRE(!f);
+	CHECK(f.error().code == Errc::protocol);
+}
+
+TEST_CASE("plan: add new nodes, unchanged ones cost nothing, managed gone ones removed",
+          "[sync][plan]")
+{
+	Key hub = key_of(kHub);
+	std::vector<PeerState> dev = {peer(kNodeA, {"10.0.0.7/32"}), peer(kHand, {"10.0.0.50/32"}),
+	                              peer(kNodeB, {"10.0.0.8/32"})};
+	std::set<Key> managed = {key_of(kNodeA), key_of(kNodeB)};
+	auto plan = plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, managed, false);
+	REQUIRE(plan.changes.size() == 1);
+	CHECK(plan.changes[0].kind == ops::SyncPeerChange::remove);
+	CHECK(plan.changes[0].public_key == key_of(kNodeB));
+	CHECK(plan.unchanged == 1);
+	CHECK(plan.managed == std::set<Key>{key_of(kNodeA)});
+
+	// --prune takes the hand-made peer too.
+	auto pruned = plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, managed, true);
+	CHECK(pruned.changes.size() == 2);
+
+	// A changed address is an update with the new host routes.
+	auto upd = plan_sync({node("a", kNodeA, {"10.0.0.9/32", "fd00::9/128"})}, hub, dev, managed,
+	                     false);
+	REQUIRE(upd.changes.size() == 2);
+	CHECK(upd.changes[1].kind == ops::SyncPeerChange::update);
+	CHECK(upd.changes[1].allowed_ips.size() == 2);
+}
+
+TEST_CASE("plan: an address routed already is a conflict, the hub's own key skipped",
+          "[sync][plan]")
+{
+	Key hub = key_of(kHub);
+	std::vector<PeerState> dev = {peer(kHand, {"10.0.0.0/28"})};
+	auto plan =
+	        plan_sync({node("a", kNodeA, {"10.0.0.7/32"}), node("b", kNodeB, {"10.0.0.20/32"}),
+	                   node("c", kHand, {"10.0.0.20/32"}), node("hub", kHub, {"10.0.0.1/32"})},
+	                  hub, dev, {}, false);
+	// a: inside the hand-made peer's /28; c: b has 10.0.0.20 first (c's key is the
+	// hand-made peer's, which takes it over).
+	REQUIRE(plan.conflicts.size() == 2);
+	CHECK(plan.conflicts[0].find("node a") == 0);
+	CHECK(plan.conflicts[1].find("node c") == 0);
+	REQUIRE(plan.skipped.size() == 1);
+	REQUIRE(plan.changes.size() == 1);
+	CHECK(plan.changes[0].node_id == "b");
+	CHECK(plan.changes[0].kind == ops::SyncPeerChange::add);
+
+	// With --prune the hand-made peer goes and a is no longer in conflict.
+	auto pruned = plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, {}, true);
+	CHECK(pruned.conflicts.empty());
+	CHECK(pruned.changes.size() == 2);
+	auto lines = ops::describe_sync("wg0", pruned);
+	CHECK(lines[0] == std::string("wg set wg0 peer ") + kHand + " remove");
+	CHECK(lines[1].find(std::string("wg set wg0 peer ") + kNodeA +
+	                    " allowed-ips 10.0.0.7/32") == 0);
+}
+
+namespace {
+
+struct HubScratch : Scratch {
+	std::string old_run;
+	HubScratch()
+	{
+		if (const char *e = std::getenv("WGN_RUN_DIR"))
+			old_run = e;
+		setenv("WGN_RUN_DIR", (dir / "run").c_str(), 1);
+		write("hub.token", "wgnh_secret\n", 0600);
+	}
+	~HubScratch()
+	{
+		if (old_run.empty())
+			unsetenv("WGN_RUN_DIR");
+		else
+			setenv("WGN_RUN_DIR", old_run.c_str(), 1);
+	}
+	Config hub_config()
+	{
+		std::string text = "[interface]\nname = \"wgh\"\nprivate_key_file = \"wg0.key\"\n"
+		                   "address = \"10.0.0.1/24\"\nlisten_port = 51820\n"
+		                   "[control_plane]\nurl = \"http://127.0.0.1:9\"\n"
+		                   "token_file = \"" +
+		                   (dir / "hub.token").string() + "\"\nmax_retries = 1\n";
+		ConfigLoadOptions lo;
+		lo.allow_hub_config = true;
+		auto cfg = parse_config(text, dir / "wgh.toml", lo);
+		REQUIRE(cfg);
+		CHECK(cfg->is_hub_config);
+		// The node commands still refuse it.
+		CHECK(!parse_config(text, dir / "wgh.toml"));
+		return *cfg;
+	}
+};
+
+} // namespace
+
+TEST_CASE("sync applies the diff in one request, then nothing; feed errors change nothing",
+          "[sync][ops]")
+{
+	HubScratch s;
+	auto cfg = s.hub_config();
+	FakeWg wg;
+	wg.dev.peers = {peer(kHand, {"10.0.0.50/32"})};
+	FakeTransport t;
+	FakeClock clock;
+	ops::SyncOptions opt;
+	opt.transport = &t;
+	opt.wg = &wg;
+	opt.io = clock.io(&t);
+	auto body = feed_body(12, {jnode("a", kNodeA, {"10.0.0.7/24"}),
+	                           jnode("b", kNodeB, {"10.0.0.8/24", "fd00::8/64"})});
+
+	t.script.push_back(response(200, body));
+	auto first = ops::sync(cfg, opt);
+	REQUIRE(!first.result_error());
+	CHECK(first.applied);
+	CHECK(wg.sets == 1);
+	CHECK(wg.dev.peers.size() == 3);
+	CHECK(t.seen[0].bearer_token == "wgnh_secret");
+	auto st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 12);
+	CHECK((*st)->managed.size() == 2);
+
+	t.script.push_back(response(200, body));
+	auto second = ops::sync(cfg, opt);
+	REQUIRE(!second.result_error());
+	CHECK(!second.applied);
+	CHECK(second.plan.unchanged == 2);
+	CHECK(wg.sets == 1);
+
+	// Control plane down: 75, no request to the device, state kept.
+	t.script.push_back(response(503, ""));
+	t.script.push_back(response(503, ""));
+	auto down = ops::sync(cfg, opt);
+	REQUIRE(down.result_error());
+	CHECK(down.result_error()->code == Errc::temp_fail);
+	CHECK(wg.sets == 1);
+	CHECK(wg.dev.peers.size() == 3);
+
+	// b deleted: its peer goes, the hand-made one stays.
+	t.script.push_back(response(200, feed_body(13, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
+	auto del = ops::sync(cfg, opt);
+	REQUIRE(!del.result_error());
+	CHECK(wg.sets == 2);
+	REQUIRE(wg.dev.peers.size() == 2);
+	CHECK(wg.dev.peers[0].public_key == key_of(kHand));
+
+	// A conflict is 65 once the rest is applied.
+	t.script.push_back(response(200, feed_body(14, {jnode("a", kNodeA, {"10.0.0.7/24"}),
+	                                                jnode("c", kNodeB, {"10.0.0.50/24"})})));
+	auto conflict = ops::sync(cfg, opt);
+	REQUIRE(conflict.result_error());
+	CHECK(conflict.result_error()->code == Errc::data);
+	CHECK(wg.dev.peers.size() == 2);
+}
