@@ -60,6 +60,7 @@ struct EnrollCliOptions {
 
 struct SyncOptions {
 	std::string target;
+	bool watch = false;
 	bool prune = false;
 	bool dry_run = false;
 	bool json = false;

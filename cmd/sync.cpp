@@ -9,20 +9,27 @@ CLI::App *setup_sync(CLI::App &app, SyncOptions &o)
 	        "sync", "On a hub: make the interface's peers the nodes the control plane knows");
 	c->add_option("config", o.target, "Interface NAME or FILE (a hub's config, without [hub])")
 	        ->required();
+	auto *watch = c->add_flag(
+	        "--watch", o.watch,
+	        "Keep the peers in step: long-poll the change feed and apply each change "
+	        "as it comes, until SIGTERM (systemd Type=notify)");
 	c->add_flag("--prune", o.prune, "Also remove peers that sync does not manage");
-	c->add_flag("--dry-run", o.dry_run, "Print the changes as `wg set' lines, change nothing");
-	c->add_flag("--json", o.json, "Print the result as one JSON object");
+	watch->excludes(c->add_flag("--dry-run", o.dry_run,
+	                            "Print the changes as `wg set' lines, change nothing"));
+	watch->excludes(c->add_flag("--json", o.json, "Print the result as one JSON object"));
 	return c;
 }
 
 } // namespace wgn
 
+#include <csignal>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "common.h"
 #include "json_text.h"
+#include "log.h"
 #include "sync.h"
 
 namespace wgn {
@@ -41,6 +48,16 @@ int run_sync(const GlobalOptions &g, const SyncOptions &o)
 	ops::SyncOptions so;
 	so.prune = o.prune;
 	so.dry_run = o.dry_run;
+	if (o.watch) {
+		auto fx = ops::system_sync_watch_effects();
+		auto w = ops::sync_watch(*cfg, so, *fx);
+		if (w.error)
+			return report(*w.error);
+		progress(std::string("sync ended by ") +
+		         (w.signal == SIGINT ? "SIGINT" : "SIGTERM") + " after " +
+		         std::to_string(w.rounds) + " round(s); the peers stay");
+		return 0;
+	}
 	auto out = ops::sync(*cfg, so);
 	auto err = out.result_error();
 

@@ -152,7 +152,7 @@ _wgn()
 	register) opts="--json" ;;
 	watch) opts="--no-register" ;;
 	enroll) opts="--token-file --ca-file --label --force --up --json" ;;
-	sync) opts="--prune --dry-run --json" ;;
+	sync) opts="--watch --prune --dry-run --json" ;;
 	*) return 0 ;;
 	esac
 

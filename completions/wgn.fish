@@ -120,6 +120,7 @@ complete -c wgn -n __wgn_no_command -a sync -d 'On a hub, make the peers the nod
 complete -c wgn -n '__wgn_using up watch' -l no-register -d 'Do not register with the control plane'
 complete -c wgn -n '__wgn_using up' -l timeout -x -d 'Seconds for the whole of up'
 complete -c wgn -n '__wgn_using up' -l max-retries -x -d 'Attempts after the first (0-1000)'
+complete -c wgn -n '__wgn_using sync' -l watch -d 'Keep the peers in step: long-poll the change feed'
 complete -c wgn -n '__wgn_using sync' -l prune -d 'Also remove peers that sync does not manage'
 complete -c wgn -n '__wgn_using up down sync' -l dry-run -d 'Print the operations that would be made; change nothing'
 complete -c wgn -n '__wgn_using up down register enroll sync' -l json -d 'Print the result as one JSON object'

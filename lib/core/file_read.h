@@ -20,6 +20,8 @@ inline constexpr size_t kMaxConfigBytes = 1 << 20; // 1 MiB (man/wgn.toml.5)
 inline constexpr size_t kMaxKeyFileBytes = 4096;   // a key is 44 characters
 inline constexpr size_t kMaxTokenFileBytes = 8192; // a token is at most 4096
 inline constexpr size_t kMaxStateBytes = 1 << 20;  // run and registration state
+// A hub's NAME.sync.json: about 150 bytes a node, so 400,000 nodes.
+inline constexpr size_t kMaxSyncStateBytes = size_t{64} << 20;
 
 // The whole content of `path`. Errors, each one sentence naming `what` and the path:
 // no_input when it does not exist, `cannot_open` when it cannot be opened (EACCES...),

@@ -200,6 +200,8 @@ Result<FeedPage> fetch_feed_page(HttpTransport &transport, const ControlPlaneCon
 	req.ca_file = cp.ca_file;
 	req.connect_timeout = cp.timeout;
 	req.timeout = cp.timeout + wait;
+	req.cancelled = io.cancelled;
+	req.max_response = kMaxFeedPageBytes;
 	const int total = cp.max_retries + 1;
 	Error last{Errc::temp_fail, ""};
 	for (int n = 1; n <= total; ++n) {
@@ -247,13 +249,13 @@ Result<FeedPage> fetch_feed_page(HttpTransport &transport, const ControlPlaneCon
 
 Result<FeedPage> fetch_feed(HttpTransport &transport, const ControlPlaneConfig &cp,
                             const std::string &token, int64_t since, const BackoffPolicy &backoff,
-                            RegistrationIo &io, int limit)
+                            RegistrationIo &io, int limit, int wait)
 {
 	FeedPage all;
 	all.revision = since;
 	for (int pages = 0;; ++pages) {
-		auto page =
-		        fetch_feed_page(transport, cp, token, all.revision, limit, 0, backoff, io);
+		auto page = fetch_feed_page(transport, cp, token, all.revision, limit,
+		                            pages == 0 ? wait : 0, backoff, io);
 		if (!page)
 			return page.error();
 		if (page->more && (page->revision <= all.revision || pages > 100000))

@@ -40,6 +40,10 @@ struct FeedPage {
 // addresses is skipped and named in `skipped`; it never stops the rest.
 Result<FeedPage> parse_feed_page(std::string_view body, int64_t since);
 
+// A page of 1000 full node records with labels fits with room to spare; a larger answer
+// is protocol (76), as any over-long answer.
+inline constexpr size_t kMaxFeedPageBytes = size_t{8} << 20;
+
 // The URL of one page. wait = 0: no long poll.
 std::string feed_url(const std::string &base, int64_t since, int limit, int wait);
 
@@ -50,10 +54,11 @@ Result<FeedPage> fetch_feed_page(HttpTransport &transport, const ControlPlaneCon
                                  const std::string &token, int64_t since, int limit, int wait,
                                  const BackoffPolicy &backoff, RegistrationIo &io);
 
-// Every page from `since` on (following `more`), in one list. A page whose revision
-// goes backwards, or that says `more` without moving on, is protocol (76).
+// Every page from `since` on (following `more`), in one list; wait > 0 makes the first
+// page a long poll. A page whose revision goes backwards, or that says `more` without
+// moving on, is protocol (76).
 Result<FeedPage> fetch_feed(HttpTransport &transport, const ControlPlaneConfig &cp,
                             const std::string &token, int64_t since, const BackoffPolicy &backoff,
-                            RegistrationIo &io, int limit = 1000);
+                            RegistrationIo &io, int limit = 1000, int wait = 0);
 
 } // namespace wgn

@@ -52,6 +52,13 @@ size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+// Non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int on_progress(void *userp, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
+{
+	const auto &cancelled = *static_cast<const std::function<bool()> *>(userp);
+	return cancelled() ? 1 : 0;
+}
+
 // Frees a header list after wiping it: one of its strings holds the token.
 void free_headers(curl_slist *list)
 {
@@ -151,7 +158,15 @@ Result<HttpResponse> CurlTransport::post(const HttpRequest &req)
 	curl_easy_setopt(c.h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c.h, CURLOPT_HEADERDATA, &t);
 
+	if (req.cancelled) {
+		curl_easy_setopt(c.h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c.h, CURLOPT_XFERINFODATA, &req.cancelled);
+		curl_easy_setopt(c.h, CURLOPT_NOPROGRESS, 0L);
+	}
+
 	CURLcode rc = curl_easy_perform(c.h);
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		return make_error(Errc::temp_fail, "interrupted");
 	std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 	if (!why.empty() && why.back() == '\n')
 		why.pop_back();

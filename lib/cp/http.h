@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,10 @@ struct HttpRequest {
 	double connect_timeout = 10.0; // seconds
 	double timeout = 10.0;         // seconds, the whole request
 	size_t max_response = size_t{64} * 1024;
+	// Asked about once a second while the request runs (a long poll waits up to a
+	// minute): true ends it as temp_fail "interrupted", so that a signal is not held
+	// up by a server that has nothing to say.
+	std::function<bool()> cancelled;
 };
 
 struct HttpResponse {

@@ -1,17 +1,25 @@
 #include "sync.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
 #include <map>
 #include <memory>
 
 #include <nlohmann/json.hpp>
+#include <poll.h>
 
+#include "backoff.h"
+#include "dataplane.h"
+#include "file_read.h"
 #include "fsutil.h"
 #include "json_text.h"
 #include "lock.h"
 #include "log.h"
 #include "observe.h"
 #include "registry.h"
+#include "sdnotify.h"
 
 namespace wgn::ops {
 
@@ -41,7 +49,8 @@ std::string short_key(const Key &k)
 Result<std::optional<SyncState>> load_sync_state(const std::string &ifname)
 {
 	auto path = sync_state_path(ifname);
-	auto text = read_file(path);
+	auto text = read_bounded_file(path, "sync state", kMaxSyncStateBytes, Errc::no_input,
+	                              Errc::no_input);
 	if (!text) {
 		if (text.error().code == Errc::no_input)
 			return std::optional<SyncState>{};
@@ -74,6 +83,34 @@ Result<std::optional<SyncState>> load_sync_state(const std::string &ifname)
 			return bad("a managed key is not 32 bytes of base64");
 		s.managed.insert(*key);
 	}
+	if (j.contains("nodes")) {
+		if (!j["nodes"].is_array())
+			return bad("nodes is not an array");
+		for (auto &n : j["nodes"]) {
+			FeedNode node;
+			auto key = n.is_object() && n.contains("public_key") &&
+			                           n["public_key"].is_string()
+			                   ? base64_decode(n["public_key"].get<std::string>())
+			                   : std::nullopt;
+			if (!key || !n.contains("node_id") || !n["node_id"].is_string() ||
+			    !n.contains("allowed_ips") || !n["allowed_ips"].is_array())
+				return bad("a node is not {node_id, public_key, allowed_ips}");
+			node.node_id = n["node_id"].get<std::string>();
+			node.public_key = *key;
+			for (auto &a : n["allowed_ips"]) {
+				auto p = a.is_string() ? parse_prefix(a.get<std::string>())
+				                       : std::nullopt;
+				if (!p)
+					return bad("node " + node.node_id +
+					           ": an allowed IP is not a prefix");
+				node.host_routes.push_back(*p);
+			}
+			if (n.contains("revision") && n["revision"].is_number_integer())
+				node.revision = n["revision"].get<int64_t>();
+			s.nodes.push_back(std::move(node));
+		}
+		s.has_nodes = true;
+	}
 	return std::optional<SyncState>{s};
 }
 
@@ -82,11 +119,49 @@ Status save_sync_state(const std::string &ifname, const SyncState &s)
 	json keys = json::array();
 	for (auto &k : s.managed)
 		keys.push_back(base64_encode(k));
+	json nodes = json::array();
+	for (auto &n : s.nodes) {
+		json ips = json::array();
+		for (auto &a : n.host_routes)
+			ips.push_back(a.str());
+		nodes.push_back({{"node_id", n.node_id},
+		                 {"public_key", base64_encode(n.public_key)},
+		                 {"allowed_ips", ips},
+		                 {"revision", n.revision}});
+	}
 	json j{{"interface", ifname},
 	       {"control_plane_url", s.control_plane_url},
 	       {"revision", s.revision},
-	       {"managed", keys}};
+	       {"managed", keys},
+	       {"nodes", nodes}};
 	return write_file_atomic(sync_state_path(ifname), json_text(j) + "\n", 0644);
+}
+
+void merge_feed(std::vector<FeedNode> &nodes, std::vector<FeedNode> changes)
+{
+	std::map<std::string, size_t> at;
+	for (size_t i = 0; i < nodes.size(); ++i)
+		at[nodes[i].node_id] = i;
+	std::vector<bool> gone(nodes.size(), false);
+	for (auto &c : changes) {
+		if (auto it = at.find(c.node_id); it != at.end()) {
+			gone[it->second] = true;
+			at.erase(it);
+		}
+		if (c.deleted)
+			continue;
+		at[c.node_id] = nodes.size();
+		gone.push_back(false);
+		nodes.push_back(std::move(c));
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < nodes.size(); ++i)
+		if (!gone[i]) {
+			if (w != i)
+				nodes[w] = std::move(nodes[i]);
+			++w;
+		}
+	nodes.resize(w);
 }
 
 SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
@@ -106,11 +181,23 @@ SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
 			for (auto &a : p.allowed_ips)
 				claimed.emplace_back(a, p.public_key);
 
+	// The holders first: a node that sync routes on the device already keeps its
+	// addresses against any node that moved onto them.
+	std::vector<const FeedNode *> candidates;
+	auto holds = [&](const FeedNode &n) {
+		return managed.contains(n.public_key) && on_device.contains(n.public_key);
+	};
+	for (auto &n : nodes)
+		if (!n.deleted && holds(n))
+			candidates.push_back(&n);
+	for (auto &n : nodes)
+		if (!n.deleted && !holds(n))
+			candidates.push_back(&n);
+
 	std::map<Key, const FeedNode *> wanted;
 	std::vector<const FeedNode *> order;
-	for (auto &n : nodes) {
-		if (n.deleted)
-			continue;
+	for (const FeedNode *np : candidates) {
+		const FeedNode &n = *np;
 		if (n.public_key == hub_key) {
 			plan.skipped.push_back("node " + n.node_id +
 			                       " has the hub's own public key");
@@ -241,6 +328,35 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 		token = std::move(*t);
 	}
 
+	auto loaded = load_sync_state(ifname);
+	if (!loaded) {
+		wipe(token);
+		return fail(loaded.error());
+	}
+	SyncState state = *loaded ? std::move(**loaded) : SyncState{};
+	out.full = opt.full || !*loaded || !state.has_nodes || state.control_plane_url != cp.url;
+
+	// The feed first: if it fails, nothing on the device changes. The long poll holds
+	// no lock, so that `up` and `down` of the hub are never kept waiting by it.
+	CurlTransport curl;
+	HttpTransport &transport = opt.transport ? *opt.transport : curl;
+	BackoffPolicy backoff{cfg.connect.initial_backoff, cfg.connect.max_backoff};
+	auto feed = fetch_feed(transport, cp, token, out.full ? 0 : state.revision, backoff, opt.io,
+	                       1000, opt.wait);
+	wipe(token);
+	if (!feed)
+		return fail(feed.error());
+	out.revision = feed->revision;
+	out.changed = feed->nodes.size();
+	out.feed_skipped = feed->skipped;
+	for (auto &s : feed->skipped)
+		progress(ifname + ": change feed entry skipped: " + s);
+	std::vector<FeedNode> nodes;
+	if (!out.full)
+		nodes = std::move(state.nodes);
+	merge_feed(nodes, std::move(feed->nodes));
+	out.nodes = nodes.size();
+
 	std::optional<InterfaceLock> lock;
 	if (!opt.dry_run) {
 		auto l = InterfaceLock::acquire(ifname);
@@ -248,26 +364,6 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 			return fail(l.error());
 		lock.emplace(std::move(*l));
 	}
-
-	auto state = load_sync_state(ifname);
-	if (!state)
-		return fail(state.error());
-	std::set<Key> managed;
-	if (*state)
-		managed = (*state)->managed;
-
-	// The feed first: if it fails, nothing on the device changes.
-	CurlTransport curl;
-	HttpTransport &transport = opt.transport ? *opt.transport : curl;
-	BackoffPolicy backoff{cfg.connect.initial_backoff, cfg.connect.max_backoff};
-	auto feed = fetch_feed(transport, cp, token, 0, backoff, opt.io);
-	wipe(token);
-	if (!feed)
-		return fail(feed.error());
-	out.revision = feed->revision;
-	out.feed_skipped = feed->skipped;
-	for (auto &s : feed->skipped)
-		progress(ifname + ": change feed entry skipped: " + s);
 
 	std::unique_ptr<WireGuardControl> own;
 	WireGuardControl *wg = opt.wg;
@@ -280,7 +376,7 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 		return fail(dev.error());
 	Key hub_key = dev->has_private_key ? dev->public_key : cfg.interface.public_key;
 
-	out.plan = plan_sync(feed->nodes, hub_key, dev->peers, managed, opt.prune);
+	out.plan = plan_sync(nodes, hub_key, dev->peers, state.managed, opt.prune);
 	for (auto &c : out.plan.conflicts)
 		progress(ifname + ": left out: " + c);
 	if (opt.dry_run)
@@ -297,9 +393,143 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	next.control_plane_url = cp.url;
 	next.revision = out.revision;
 	next.managed = out.plan.managed;
+	next.nodes = std::move(nodes);
+	next.has_nodes = true;
 	if (auto st = save_sync_state(ifname, next); !st)
 		return fail(st.error());
 	return out;
+}
+
+std::string sync_status_line(const SyncOutcome &o)
+{
+	if (o.error)
+		return "peers kept as they are: " + o.error->message;
+	size_t added = 0, updated = 0, removed = 0;
+	for (auto &c : o.plan.changes)
+		(c.kind == SyncPeerChange::add      ? added
+		 : c.kind == SyncPeerChange::update ? updated
+		                                    : removed)++;
+	std::string line = "revision " + std::to_string(o.revision) + ": " +
+	                   std::to_string(o.plan.managed.size()) + " node peer" +
+	                   (o.plan.managed.size() == 1 ? "" : "s");
+	if (added + updated + removed)
+		line += " (" + std::to_string(added) + " added, " + std::to_string(updated) +
+		        " updated, " + std::to_string(removed) + " removed)";
+	if (!o.plan.conflicts.empty())
+		line += ", " + std::to_string(o.plan.conflicts.size()) + " left out";
+	return line;
+}
+
+SyncWatchOutcome sync_watch(const Config &cfg, SyncOptions opt, SyncWatchEffects &fx, int poll)
+{
+	SyncWatchOutcome out;
+	if (!cfg.is_hub_config || !cfg.control_plane) {
+		auto first = sync(cfg, opt); // the same sentence as a one-shot sync
+		out.error = first.error;
+		return out;
+	}
+	auto wd = fx.watchdog_interval();
+	if (wd && *wd / 2 - 1 < poll)
+		poll = std::max(1, static_cast<int>(*wd / 2 - 1));
+	opt.io.cancelled = [&fx] { return fx.signalled(); };
+	BackoffPolicy backoff{cfg.connect.initial_backoff, cfg.connect.max_backoff};
+	bool ready = false;
+	int failures = 0;
+	for (;;) {
+		// The first round, and one after a failure or SIGHUP, answers at once; then
+		// each round waits on the feed until something changes.
+		opt.wait = (out.rounds == 0 || failures || opt.full) ? 0 : poll;
+		auto r = sync(cfg, opt);
+		++out.rounds;
+		opt.full = false;
+		unsigned sig = fx.wait(0);
+		bool interrupted = r.error && r.error->message == "interrupted" && sig;
+		std::string status = sync_status_line(r);
+		if (r.error && !interrupted) {
+			++out.failed_rounds;
+			++failures;
+		} else if (!r.error) {
+			failures = 0;
+		}
+		if (!interrupted) {
+			if (r.error)
+				progress(cfg.interface.name + ": " + status);
+			else if (r.applied || !r.plan.conflicts.empty())
+				progress(cfg.interface.name + ": " + status);
+		}
+		fx.notify(std::string(ready ? "" : "READY=1\n") + "STATUS=" + status +
+		          (wd ? "\nWATCHDOG=1" : ""));
+		ready = true;
+		out.last = std::move(r);
+		if (failures && !(sig & ((1u << SIGTERM) | (1u << SIGINT)))) {
+			double delay = backoff.delay(failures - 1, fx.jitter_unit());
+			double waited = 0;
+			while (waited < delay && !(sig & ((1u << SIGTERM) | (1u << SIGINT)))) {
+				double step =
+				        wd ? std::min(delay - waited, *wd / 2) : delay - waited;
+				sig |= fx.wait(step);
+				waited += step;
+				if (wd)
+					fx.notify("WATCHDOG=1");
+				if (sig & (1u << SIGHUP))
+					break;
+			}
+		}
+		if (sig & (1u << SIGHUP))
+			opt.full = true;
+		if (sig & ((1u << SIGTERM) | (1u << SIGINT))) {
+			out.signal = (sig & (1u << SIGTERM)) ? SIGTERM : SIGINT;
+			fx.notify("STOPPING=1");
+			return out;
+		}
+	}
+}
+
+namespace {
+
+class SystemSyncWatchEffects final : public SyncWatchEffects {
+public:
+	SystemSyncWatchEffects() : notifier_(SdNotifier::from_environment())
+	{
+		SignalWatch::install();
+	}
+	void notify(const std::string &state) override
+	{
+		auto st = notifier_.notify(state);
+		if (!st && !notify_failed_)
+			complain(st.error().message + " (said once)");
+		notify_failed_ = !st;
+	}
+	std::optional<double> watchdog_interval() override
+	{
+		return notifier_.enabled() ? notifier_.watchdog_interval() : std::nullopt;
+	}
+	unsigned wait(double seconds) override
+	{
+		if (unsigned m = SignalWatch::take())
+			return m;
+		if (seconds <= 0)
+			return 0;
+		pollfd p{SignalWatch::fd(), POLLIN, 0};
+		int ms = static_cast<int>(std::ceil(seconds * 1000));
+		if (poll(&p, 1, ms) < 0 && errno != EINTR)
+			return 0;
+		return SignalWatch::take();
+	}
+	bool signalled() override { return SignalWatch::signal() != 0; }
+	double jitter_unit() override { return jitter_.next(); }
+
+private:
+	SdNotifier notifier_;
+	Jitter jitter_;
+	bool notify_failed_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<SyncWatchEffects> system_sync_watch_effects()
+{
+	return std::make_unique<SystemSyncWatchEffects>();
 }
 
 } // namespace wgn::ops

@@ -3,9 +3,15 @@
 // (plan_sync), tested without root; sync() reads the feed, the device and the state,
 // applies the diff in one set_device request, and saves the state. Fail static: a feed
 // error changes no peer.
+//
+// The state holds every live node known at its revision, so that a later round asks
+// the feed only for what changed since (a key change names the node, not the old key:
+// the state knows it) and a restart resumes without a full re-listing. A round with no
+// state, another control plane URL, or `full` lists every node from revision 0.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -22,10 +28,16 @@ namespace wgn::ops {
 struct SyncState {
 	std::string control_plane_url;
 	int64_t revision = 0;
-	std::set<Key> managed;
+	std::set<Key> managed;       // the peers sync put on the device
+	std::vector<FeedNode> nodes; // every live node at revision, in revision order
+	bool has_nodes = false;      // false: a state without nodes (full listing next)
 };
 Result<std::optional<SyncState>> load_sync_state(const std::string &ifname);
 Status save_sync_state(const std::string &ifname, const SyncState &s);
+
+// Folds changes (feed order, deletions included) into nodes (revision order): a node
+// seen again moves to the end with its new key and addresses, a deleted one goes.
+void merge_feed(std::vector<FeedNode> &nodes, std::vector<FeedNode> changes);
 
 struct SyncPeerChange {
 	enum Kind { add, update, remove } kind = add;
@@ -44,7 +56,9 @@ struct SyncPlan {
 
 // nodes: the live nodes in feed order (deleted entries are ignored). A node's host
 // routes that lie inside a prefix of a peer that stays and is not that node's (a
-// hand-made one, or an earlier node) make it a conflict; the first keeps the address.
+// hand-made one, or an earlier node) make it a conflict; the first keeps the address,
+// and the nodes that sync already routes on the device come first, so that a node
+// moving onto a taken address never takes it from its holder.
 SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
                    const std::vector<PeerState> &device_peers, const std::set<Key> &managed,
                    bool prune);
@@ -59,6 +73,8 @@ std::vector<std::string> describe_sync(const std::string &ifname, const SyncPlan
 struct SyncOptions {
 	bool prune = false;
 	bool dry_run = false;
+	bool full = false; // list every node from revision 0, whatever the state says
+	int wait = 0;      // > 0: long-poll the feed up to that many seconds first
 	HttpTransport *transport = nullptr; // default: CurlTransport
 	WireGuardControl *wg = nullptr;     // default: control_for(interface)
 	RegistrationIo io;
@@ -67,6 +83,9 @@ struct SyncOptions {
 struct SyncOutcome {
 	std::string interface;
 	int64_t revision = 0;
+	bool full = false;  // this round listed every node
+	size_t nodes = 0;   // live nodes known after it
+	size_t changed = 0; // feed entries this round read
 	SyncPlan plan;
 	std::vector<std::string> feed_skipped; // malformed feed entries
 	bool applied = false;                  // a request was sent to the device
@@ -76,7 +95,41 @@ struct SyncOutcome {
 };
 
 // Needs a config without [hub] (is_hub_config) and with [control_plane]: else config
-// (78). Takes the interface lock (not for dry_run).
+// (78). Takes the interface lock while it changes the device (not for dry_run).
 SyncOutcome sync(const Config &cfg, SyncOptions opt = {});
+
+// What `sync --watch` touches besides the feed and the device (those are in
+// SyncOptions), so that the loop is tested with a fake clock.
+class SyncWatchEffects {
+public:
+	virtual ~SyncWatchEffects() = default;
+	virtual void notify(const std::string &state) = 0;     // one sd_notify datagram
+	virtual std::optional<double> watchdog_interval() = 0; // seconds, when asked for
+	// Waits up to seconds, less when a signal comes; the signals since the last call
+	// as a mask of (1u << signo). wait(0) only collects.
+	virtual unsigned wait(double seconds) = 0;
+	virtual bool signalled() = 0; // a signal came and was not collected yet
+	virtual double jitter_unit() = 0;
+};
+
+struct SyncWatchOutcome {
+	std::optional<Error> error; // before the loop: the config cannot be synced (78)
+	int signal = 0;             // the SIGTERM/SIGINT that ended it
+	int rounds = 0;
+	int failed_rounds = 0;
+	std::optional<SyncOutcome> last;
+};
+
+// Rounds of sync, each a long poll of up to `poll` seconds (cut to less than half the
+// watchdog interval), until SIGTERM/SIGINT. READY=1 after the first round whatever it
+// gave (the peers stay as they are while the control plane is away: fail static); a
+// failed round waits [connect]'s backoff, jittered and growing, before the next;
+// SIGHUP makes the next round a full listing. STATUS= says where it stands.
+SyncWatchOutcome sync_watch(const Config &cfg, SyncOptions opt, SyncWatchEffects &fx,
+                            int poll = 30);
+std::unique_ptr<SyncWatchEffects> system_sync_watch_effects();
+
+// STATUS= of a round.
+std::string sync_status_line(const SyncOutcome &o);
 
 } // namespace wgn::ops

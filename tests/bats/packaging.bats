@@ -7,9 +7,9 @@
 
 load test_helper
 
-UNITS=(wgn@.service wgn-health@.service wgn-health@.timer wgn-watch@.service)
+UNITS=(wgn@.service wgn-health@.service wgn-health@.timer wgn-watch@.service wgn-sync@.service)
 MANS=(man8/wgn.8 man8/wgn-up.8 man8/wgn-down.8 man8/wgn-health.8 man8/wgn-register.8
-	man8/wgn-enroll.8 man8/wgn-watch.8 man5/wgn.toml.5)
+	man8/wgn-enroll.8 man8/wgn-watch.8 man8/wgn-sync.8 man5/wgn.toml.5)
 COMPLETIONS=(usr/share/bash-completion/completions/wgn usr/share/zsh/vendor-completions/_wgn
 	usr/share/fish/vendor_completions.d/wgn.fish)
 
@@ -59,7 +59,7 @@ verify_units() {
 	cd "$tmp"
 	run env MANPATH="$man" SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=yes \
 		./wgn@wg0.service ./wgn-health@wg0.service ./wgn-health@wg0.timer \
-		./wgn-watch@wg0.service
+		./wgn-watch@wg0.service ./wgn-sync@wgh.service
 	cd - >/dev/null
 	assert_success
 	# Unknown keys and bad values are only warnings to systemd; here they fail.
@@ -111,15 +111,23 @@ verify_units() {
 		grep -qxF -- "$d" "$f" || fail "wgn-watch@.service lacks $d"
 	done
 	grep -qE '^WatchdogSec=[1-9]' "$f" || fail "wgn-watch@.service has no WatchdogSec"
+	f="$WGN_SOURCE_DIR/packaging/systemd/wgn-sync@.service"
+	for d in "Type=notify" "NotifyAccess=main" "ExecStart=/usr/sbin/wgn sync --watch %i" \
+		"ExecReload=/bin/kill -HUP \$MAINPID" "CapabilityBoundingSet=CAP_NET_ADMIN" \
+		"NoNewPrivileges=yes" "ProtectSystem=strict" "PrivateDevices=yes" \
+		"RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6"; do
+		grep -qxF -- "$d" "$f" || fail "wgn-sync@.service lacks $d"
+	done
+	grep -qE '^WatchdogSec=[1-9]' "$f" || fail "wgn-sync@.service has no WatchdogSec"
 	# systemd's own exposure score (0 safest, 10 unsafe): "OK" or better.
 	local tmp="$BATS_TEST_TMPDIR/sec"
 	mkdir -p "$tmp"
-	for u in wgn@.service wgn-health@.service wgn-watch@.service; do
+	for u in wgn@.service wgn-health@.service wgn-watch@.service wgn-sync@.service; do
 		sed "s#/usr/sbin/wgn#$(readlink -f "$WGN")#g" "$WGN_SOURCE_DIR/packaging/systemd/$u" >"$tmp/$u"
 	done
 	cd "$tmp"
 	run systemd-analyze security --offline=yes --threshold=40 ./wgn@wg0.service ./wgn-health@wg0.service \
-		./wgn-watch@wg0.service
+		./wgn-watch@wg0.service ./wgn-sync@wgh.service
 	cd - >/dev/null
 	assert_success
 }

@@ -2,6 +2,9 @@
 // the diff, and the operation with a scripted control plane and an in-memory device.
 #include <catch2/catch.hpp>
 
+#include <csignal>
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "feed.h"
@@ -211,7 +214,7 @@ TEST_CASE("plan: add new nodes, unchanged ones cost nothing, managed gone ones r
 	std::vector<PeerState> dev = {peer(kNodeA, {"10.0.0.7/32"}), peer(kHand, {"10.0.0.50/32"}),
 	                              peer(kNodeB, {"10.0.0.8/32"})};
 	std::set<Key> managed = {key_of(kNodeA), key_of(kNodeB)};
-	auto plan = plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, managed, false);
+	auto plan = ops::plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, managed, false);
 	REQUIRE(plan.changes.size() == 1);
 	CHECK(plan.changes[0].kind == ops::SyncPeerChange::remove);
 	CHECK(plan.changes[0].public_key == key_of(kNodeB));
@@ -219,12 +222,12 @@ TEST_CASE("plan: add new nodes, unchanged ones cost nothing, managed gone ones r
 	CHECK(plan.managed == std::set<Key>{key_of(kNodeA)});
 
 	// --prune takes the hand-made peer too.
-	auto pruned = plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, managed, true);
+	auto pruned = ops::plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, managed, true);
 	CHECK(pruned.changes.size() == 2);
 
 	// A changed address is an update with the new host routes.
-	auto upd = plan_sync({node("a", kNodeA, {"10.0.0.9/32", "fd00::9/128"})}, hub, dev, managed,
-	                     false);
+	auto upd = ops::plan_sync({node("a", kNodeA, {"10.0.0.9/32", "fd00::9/128"})}, hub, dev,
+	                          managed, false);
 	REQUIRE(upd.changes.size() == 2);
 	CHECK(upd.changes[1].kind == ops::SyncPeerChange::update);
 	CHECK(upd.changes[1].allowed_ips.size() == 2);
@@ -235,10 +238,10 @@ TEST_CASE("plan: an address routed already is a conflict, the hub's own key skip
 {
 	Key hub = key_of(kHub);
 	std::vector<PeerState> dev = {peer(kHand, {"10.0.0.0/28"})};
-	auto plan =
-	        plan_sync({node("a", kNodeA, {"10.0.0.7/32"}), node("b", kNodeB, {"10.0.0.20/32"}),
-	                   node("c", kHand, {"10.0.0.20/32"}), node("hub", kHub, {"10.0.0.1/32"})},
-	                  hub, dev, {}, false);
+	auto plan = ops::plan_sync(
+	        {node("a", kNodeA, {"10.0.0.7/32"}), node("b", kNodeB, {"10.0.0.20/32"}),
+	         node("c", kHand, {"10.0.0.20/32"}), node("hub", kHub, {"10.0.0.1/32"})},
+	        hub, dev, {}, false);
 	// a: inside the hand-made peer's /28; c: b has 10.0.0.20 first (c's key is the
 	// hand-made peer's, which takes it over).
 	REQUIRE(plan.conflicts.size() == 2);
@@ -250,7 +253,7 @@ TEST_CASE("plan: an address routed already is a conflict, the hub's own key skip
 	CHECK(plan.changes[0].kind == ops::SyncPeerChange::add);
 
 	// With --prune the hand-made peer goes and a is no longer in conflict.
-	auto pruned = plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, {}, true);
+	auto pruned = ops::plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, {}, true);
 	CHECK(pruned.conflicts.empty());
 	CHECK(pruned.changes.size() == 2);
 	auto lines = ops::describe_sync("wg0", pruned);
@@ -342,8 +345,12 @@ TEST_CASE("sync applies the diff in one request, then nothing; feed errors chang
 	CHECK(wg.sets == 1);
 	CHECK(wg.dev.peers.size() == 3);
 
+	// Later rounds ask only for what changed since the stored revision.
+	CHECK(t.seen[1].url.find("since=12&") != std::string::npos);
+
 	// b deleted: its peer goes, the hand-made one stays.
-	t.script.push_back(response(200, feed_body(13, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
+	t.script.push_back(
+	        response(200, feed_body(13, {jnode("b", kNodeB, {"10.0.0.8/24"}, true)})));
 	auto del = ops::sync(cfg, opt);
 	REQUIRE(!del.result_error());
 	CHECK(wg.sets == 2);
@@ -351,10 +358,194 @@ TEST_CASE("sync applies the diff in one request, then nothing; feed errors chang
 	CHECK(wg.dev.peers[0].public_key == key_of(kHand));
 
 	// A conflict is 65 once the rest is applied.
-	t.script.push_back(response(200, feed_body(14, {jnode("a", kNodeA, {"10.0.0.7/24"}),
-	                                                jnode("c", kNodeB, {"10.0.0.50/24"})})));
+	t.script.push_back(response(200, feed_body(14, {jnode("c", kNodeB, {"10.0.0.50/24"})})));
 	auto conflict = ops::sync(cfg, opt);
 	REQUIRE(conflict.result_error());
 	CHECK(conflict.result_error()->code == Errc::data);
 	CHECK(wg.dev.peers.size() == 2);
+}
+
+TEST_CASE("merge: a node seen again moves to the end with its new key, a deleted one goes",
+          "[sync][plan]")
+{
+	std::vector<FeedNode> nodes = {node("a", kNodeA, {"10.0.0.7/32"}),
+	                               node("b", kNodeB, {"10.0.0.8/32"})};
+	auto a2 = node("a", kHand, {"10.0.0.7/32"});
+	auto b_gone = node("b", kNodeB, {});
+	b_gone.deleted = true;
+	ops::merge_feed(nodes, {a2, b_gone, node("c", kNodeB, {"10.0.0.9/32"})});
+	REQUIRE(nodes.size() == 2);
+	CHECK(nodes[0].node_id == "a");
+	CHECK(nodes[0].public_key == key_of(kHand));
+	CHECK(nodes[1].node_id == "c");
+	// A deletion of a node never seen is nothing.
+	auto x = node("x", kNodeA, {});
+	x.deleted = true;
+	ops::merge_feed(nodes, {x});
+	CHECK(nodes.size() == 2);
+}
+
+TEST_CASE("plan: the node that holds an address keeps it against one that moves onto it",
+          "[sync][plan]")
+{
+	Key hub = key_of(kHub);
+	std::vector<PeerState> dev = {peer(kNodeA, {"10.0.0.7/32"})};
+	std::set<Key> managed = {key_of(kNodeA)};
+	// b comes first in the feed (a re-registered later), yet a routes 10.0.0.7 now.
+	auto plan = ops::plan_sync(
+	        {node("b", kNodeB, {"10.0.0.7/32"}), node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev,
+	        managed, false);
+	REQUIRE(plan.conflicts.size() == 1);
+	CHECK(plan.conflicts[0].find("node b") == 0);
+	CHECK(plan.changes.empty());
+	CHECK(plan.unchanged == 1);
+}
+
+TEST_CASE("sync: a key change replaces the peer in one request; the state resumes it",
+          "[sync][ops]")
+{
+	HubScratch s;
+	auto cfg = s.hub_config();
+	FakeWg wg;
+	FakeTransport t;
+	FakeClock clock;
+	ops::SyncOptions opt;
+	opt.transport = &t;
+	opt.wg = &wg;
+	opt.io = clock.io(&t);
+	t.script.push_back(response(200, feed_body(3, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(t.seen[0].url.find("since=0&") != std::string::npos);
+
+	// The feed names the node with its new key only; the state knows the old one.
+	t.script.push_back(response(200, feed_body(4, {jnode("a", kNodeB, {"10.0.0.7/24"})})));
+	auto r = ops::sync(cfg, opt);
+	REQUIRE(!r.result_error());
+	CHECK(!r.full);
+	CHECK(wg.sets == 2);
+	REQUIRE(wg.dev.peers.size() == 1);
+	CHECK(wg.dev.peers[0].public_key == key_of(kNodeB));
+	CHECK(wg.dev.peers[0].allowed_ips[0].str() == "10.0.0.7/32");
+	auto st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	REQUIRE((*st)->nodes.size() == 1);
+	CHECK((*st)->nodes[0].public_key == key_of(kNodeB));
+	CHECK((*st)->managed == std::set<Key>{key_of(kNodeB)});
+
+	// The interface recreated empty: the next round, with nothing new, puts it back.
+	wg.dev.peers.clear();
+	t.script.push_back(response(200, feed_body(4, json::array())));
+	auto again = ops::sync(cfg, opt);
+	REQUIRE(!again.result_error());
+	CHECK(wg.dev.peers.size() == 1);
+
+	// full lists from 0 again; a node absent from a full listing goes.
+	opt.full = true;
+	t.script.push_back(response(200, feed_body(9, json::array())));
+	auto full = ops::sync(cfg, opt);
+	REQUIRE(!full.result_error());
+	CHECK(full.full);
+	CHECK(t.seen.back().url.find("since=0&") != std::string::npos);
+	CHECK(wg.dev.peers.empty());
+
+	// A revision going backwards is refused (76) and changes nothing.
+	opt.full = false;
+	t.script.push_back(response(200, feed_body(2, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
+	auto back = ops::sync(cfg, opt);
+	REQUIRE(back.result_error());
+	CHECK(back.result_error()->code == Errc::protocol);
+	CHECK(wg.dev.peers.empty());
+}
+
+TEST_CASE("a sync state that is not ours is refused (73), not guessed at", "[sync][ops]")
+{
+	HubScratch s;
+	std::filesystem::create_directories(s.dir / "state");
+	for (std::string text : {"{",
+	                         R"({"revision":1,"managed":[]})"
+	                         "x",
+	                         R"({"revision":1,"managed":["nope"]})",
+	                         R"({"revision":1,"managed":[],"nodes":[{"node_id":"a"}]})",
+	                         R"({"revision":1,"managed":[],"nodes":{}})"}) {
+		s.write("state/wgh.sync.json", text, 0644);
+		auto st = ops::load_sync_state("wgh");
+		REQUIRE(!st);
+		CHECK(st.error().code == Errc::cant_create);
+	}
+}
+
+namespace {
+
+// The loop's world: signals from a script, no sleeping.
+struct FakeSyncWatch : ops::SyncWatchEffects {
+	std::vector<std::string> notes;
+	std::vector<double> waits;
+	std::optional<double> watchdog;
+	int stop_after_rounds = 1; // SIGTERM arrives during this many-th wait(0)
+	int collected = 0;
+	std::function<void(int)> between; // called at each collecting wait(0)
+	void notify(const std::string &state) override { notes.push_back(state); }
+	std::optional<double> watchdog_interval() override { return watchdog; }
+	unsigned wait(double seconds) override
+	{
+		if (seconds > 0) {
+			waits.push_back(seconds);
+			return 0;
+		}
+		++collected;
+		if (between)
+			between(collected);
+		return collected >= stop_after_rounds ? 1u << SIGTERM : 0;
+	}
+	bool signalled() override { return false; }
+	double jitter_unit() override { return 0.5; }
+};
+
+} // namespace
+
+TEST_CASE("sync --watch: READY once, long polls after the first round, backoff while the "
+          "control plane is away, SIGTERM ends it",
+          "[sync][watch]")
+{
+	HubScratch s;
+	auto cfg = s.hub_config();
+	FakeWg wg;
+	FakeTransport t;
+	FakeClock clock;
+	ops::SyncOptions opt;
+	opt.transport = &t;
+	opt.wg = &wg;
+	opt.io = clock.io(&t);
+	FakeSyncWatch fx;
+	fx.watchdog = 20.0;
+	fx.stop_after_rounds = 4;
+	t.script.push_back(response(200, feed_body(3, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
+	t.script.push_back(response(200, feed_body(5, {jnode("b", kNodeB, {"10.0.0.8/24"})})));
+	// Round 3: the control plane away (max_retries = 1: two answers), round 4 back.
+	t.script.push_back(response(503, ""));
+	t.script.push_back(response(503, ""));
+	t.script.push_back(response(200, feed_body(5, json::array())));
+	auto out = ops::sync_watch(cfg, opt, fx, 30);
+	CHECK(out.signal == SIGTERM);
+	CHECK(out.rounds == 4);
+	CHECK(out.failed_rounds == 1);
+	CHECK(wg.dev.peers.size() == 2);
+	REQUIRE(fx.notes.size() >= 4);
+	CHECK(fx.notes[0].rfind("READY=1\nSTATUS=revision 3: 1 node peer", 0) == 0);
+	for (size_t i = 1; i < fx.notes.size(); ++i)
+		CHECK(fx.notes[i].find("READY=1") == std::string::npos);
+	// The first round answers at once; the next long-polls, cut to under half of the
+	// watchdog; the one after a failure answers at once again.
+	CHECK(t.seen[0].url.find("wait=") == std::string::npos);
+	CHECK(t.seen[1].url.find("&wait=9") != std::string::npos);
+	CHECK(t.seen[4].url.find("wait=") == std::string::npos);
+	// The failed round kept the peers and waited the backoff ([connect] 2 s nominal).
+	REQUIRE(!fx.waits.empty());
+	CHECK(fx.waits[0] == Approx(2.0));
+	bool said_kept = false;
+	for (auto &n : fx.notes)
+		said_kept |= n.find("STATUS=peers kept as they are") != std::string::npos;
+	CHECK(said_kept);
+	CHECK(fx.notes.back() == "STOPPING=1");
 }

@@ -1,0 +1,314 @@
+#!/usr/bin/env bats
+# `wgn sync` end to end: the real control plane (contrib/control-plane on a private
+# PostgreSQL, started once for the file), a wireguard-go hub in a namespace whose peers
+# only `wgn sync` sets, and a node in another namespace that registers and comes up.
+# Both reach the control plane on their own loopback through tests/bats/nsforward.py.
+
+load test_helper
+load cp_helper
+load netns_helper
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	cp_requires
+	cp_start_stack
+}
+
+teardown_file() {
+	cp_stop_stack
+}
+
+setup() {
+	cp_requires
+	cp_load_env
+	[ -n "${CP_ADMIN_TOKEN_FILE:-}" ] && [ -f "$CP_ADMIN_TOKEN_FILE" ] ||
+		fail "the control plane's test stack has no admin token (CP_ADMIN_TOKEN_FILE)"
+	cp_app_running || cp_start_app
+	cp_sql 'TRUNCATE nodes, hubs, enrollment_tokens, allocations'
+	netns_setup
+	# Only sync admits nodes here: not the peer that netns_setup presets.
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$NODE_PUB" remove
+	forward "$HUB_NS"
+	forward "$NODE_NS"
+	hub_setup
+}
+
+teardown() {
+	local f
+	for f in "$BATS_TEST_TMPDIR"/*.pid; do
+		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+	done
+	netns_teardown
+}
+
+# forward NS: the control plane on NS's loopback, same port (nsforward.py).
+forward() {
+	local ready="$BATS_TEST_TMPDIR/fwd-$1.pid"
+	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$CP_PORT" "$CP_PORT" "$ready" \
+		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1.log" 2>&1 3>&- &
+	wait_for 10 test -s "$ready" || fail "nsforward did not start: $(cat "$BATS_TEST_TMPDIR/fwd-$1.log")"
+}
+
+cp_admin() {
+	local hdr="$BATS_TEST_TMPDIR/admin.hdr"
+	(umask 077 && echo "Authorization: Bearer $(cat "$CP_ADMIN_TOKEN_FILE")" >"$hdr")
+	curl -fsS -X "$1" -H @"$hdr" -H 'Content-Type: application/json' ${3:+-d "$3"} \
+		"$CP_URL/api/v1$2"
+}
+
+json_field() {
+	python3 -c 'import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(json.dumps(v) if not isinstance(v, str) else v)' "$1" "$2"
+}
+
+# The hub as the administrator adds it (its hub token in HUB_DIR/hub.token), and the
+# hub's own config: no [hub] table, [control_plane] with the hub token.
+hub_setup() {
+	HUB_DIR="$BATS_TEST_TMPDIR/hub"
+	mkdir -p "$HUB_DIR/etc"
+	local out
+	out="$(cp_admin POST /hubs "{\"public_key\":\"$HUB_PUB\",\"endpoint\":\"$HUB_ENDPOINT\",\"tunnel_address\":\"10.0.0.1\"}")"
+	(umask 077 && json_field "$out" hub_token >"$HUB_DIR/hub.token")
+	cat >"$HUB_DIR/etc/$HUB_IF.toml" <<TOML
+[interface]
+private_key_file = "$BATS_TEST_TMPDIR/keys/hub.key"
+address = ["10.0.0.1/24", "fd00::1/64"]
+listen_port = 51820
+backend = "userspace"
+
+[connect]
+initial_backoff = 0.2
+max_backoff = 1.0
+
+[control_plane]
+url = "http://127.0.0.1:$CP_PORT"
+token_file = "$HUB_DIR/hub.token"
+timeout = 2.0
+max_retries = 1
+TOML
+	export HUB_DIR
+}
+
+hub_wgn() {
+	ip netns exec "$HUB_NS" env WGN_RUN_DIR="$HUB_DIR/run" WGN_STATE_DIR="$HUB_DIR/state" \
+		WGN_CONFIG_DIR="$HUB_DIR/etc" "$WGN" "$@"
+}
+
+# sync_watch_start [wgn options]: `wgn sync --watch` on the hub, in the background, its
+# stderr in HUB_DIR/sync.log; returns once its first round is done.
+sync_watch_start() {
+	ip netns exec "$HUB_NS" env WGN_RUN_DIR="$HUB_DIR/run" WGN_STATE_DIR="$HUB_DIR/state" \
+		WGN_CONFIG_DIR="$HUB_DIR/etc" "$WGN" "$@" sync --watch "$HUB_IF" \
+		</dev/null >"$HUB_DIR/sync.out" 2>>"$HUB_DIR/sync.log" 3>&- &
+	echo $! >"$BATS_TEST_TMPDIR/sync.pid"
+	wait_for 10 test -s "$HUB_DIR/state/$HUB_IF.sync.json" ||
+		fail "sync --watch did not finish a first round: $(cat "$HUB_DIR/sync.log")"
+}
+
+hub_peers() { ip netns exec "$HUB_NS" wg show "$HUB_IF" peers; }
+hub_has_peer() { hub_peers | grep -qxF -- "$1"; }
+hub_lacks_peer() { ! hub_has_peer "$1"; }
+
+# The node's config with [control_plane] and the shared registration token.
+node_register_config() {
+	install -m 600 "$CP_TOKEN_FILE" "$BATS_TEST_TMPDIR/node.token"
+	node_write_config '[control_plane]' "url = \"http://127.0.0.1:$CP_PORT\"" \
+		"token_file = \"$BATS_TEST_TMPDIR/node.token\"" 'max_retries = 1'
+}
+
+live_node_keys() { cp_sql 'SELECT wireguard_public_key FROM nodes WHERE NOT deleted ORDER BY 1'; }
+
+@test "a registered node is admitted within 2 s and pings the hub; a deleted one is cut off within 2 s" {
+	sync_watch_start
+	[ -z "$(hub_peers)" ]
+	node_register_config
+	run --separate-stderr node_wgn register "$NODE_IF" --json
+	assert_success
+	node_id="$(json_field "$output" node_id)"
+	wait_for 2 hub_has_peer "$NODE_PUB" || fail "the hub has no peer for the node after 2 s: $(cat "$HUB_DIR/sync.log")"
+	run ip netns exec "$HUB_NS" wg show "$HUB_IF" allowed-ips
+	assert_output "$NODE_PUB	10.0.0.10/32"
+	# No endpoint, no keepalive: the node dials in.
+	run ip netns exec "$HUB_NS" wg show "$HUB_IF" persistent-keepalive
+	assert_output "$NODE_PUB	off"
+	run node_wgn up "$NODE_IF" --no-register
+	assert_success
+	node ping -c 1 -W 2 10.0.0.1
+	ip netns exec "$HUB_NS" ping -c 1 -W 2 10.0.0.10
+
+	cp_admin DELETE "/nodes/$node_id"
+	wait_for 2 hub_lacks_peer "$NODE_PUB" || fail "the deleted node is still a peer after 2 s"
+	run node ping -c 1 -W 1 10.0.0.1
+	assert_failure
+	# The watch said what it did, with public keys only.
+	grep -q "revision" "$HUB_DIR/sync.log"
+	run cat "$HUB_DIR/sync.log"
+	refute_output --partial "$(cat "$HUB_DIR/hub.token")"
+}
+
+@test "control plane away: every peer stays and traffic flows; back: sync resumes from its revision" {
+	node_register_config
+	run node_wgn register "$NODE_IF"
+	assert_success
+	sync_watch_start -v
+	wait_for 2 hub_has_peer "$NODE_PUB"
+	run node_wgn up "$NODE_IF" --no-register
+	assert_success
+
+	cp_stop_app
+	sleep 3
+	hub_has_peer "$NODE_PUB"
+	node ping -c 1 -W 2 10.0.0.1
+	grep -q "peers kept as they are" "$HUB_DIR/sync.log" ||
+		fail "no round failed while the control plane was away: $(cat "$HUB_DIR/sync.log")"
+	kill -0 "$(cat "$BATS_TEST_TMPDIR/sync.pid")"
+
+	cp_start_app
+	run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 1
+	assert_success
+	local pub="${output#* }"
+	wait_for 5 hub_has_peer "$pub" || fail "the node registered after the restart was not admitted: $(cat "$HUB_DIR/sync.log")"
+	hub_has_peer "$NODE_PUB"
+	# One full listing, the first round; every later one asked from a revision.
+	[ "$(grep -c 'since=0&' "$HUB_DIR/sync.log")" = 1 ] ||
+		fail "sync listed every node again: $(grep -c 'since=0&' "$HUB_DIR/sync.log") times"
+	grep -q 'since=[1-9][0-9]*&limit=1000&wait=' "$HUB_DIR/sync.log"
+
+	# A restarted sync resumes from its state: no full listing either.
+	kill -TERM "$(cat "$BATS_TEST_TMPDIR/sync.pid")"
+	wait_for 5 bash -c "! kill -0 $(cat "$BATS_TEST_TMPDIR/sync.pid") 2>/dev/null"
+	run --separate-stderr hub_wgn -v sync "$HUB_IF" --json
+	assert_success
+	[ "$(json_field "$output" unchanged)" = 2 ]
+	[[ "$stderr" == *"since="* ]]
+	[[ "$stderr" != *"since=0&"* ]]
+}
+
+@test "a hand-made peer survives sync and goes with --prune; --dry-run changes nothing" {
+	local hand
+	hand="$(wg genkey | wg pubkey)"
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$hand" allowed-ips 10.0.0.99/32
+	node_register_config
+	run node_wgn register "$NODE_IF"
+	assert_success
+
+	run --separate-stderr hub_wgn sync "$HUB_IF" --dry-run
+	assert_success
+	assert_output "wg set $HUB_IF peer $NODE_PUB allowed-ips 10.0.0.10/32   # add node $(cp_sql 'SELECT node_id FROM nodes')"
+	hub_lacks_peer "$NODE_PUB"
+	[ ! -e "$HUB_DIR/state/$HUB_IF.sync.json" ]
+
+	run --separate-stderr hub_wgn sync "$HUB_IF" --json
+	assert_success
+	[ "$(json_field "$output" added)" = 1 ]
+	hub_has_peer "$NODE_PUB"
+	hub_has_peer "$hand"
+	# The state is not secret, and says which peers are sync's.
+	[ "$(stat -c %a "$HUB_DIR/state/$HUB_IF.sync.json")" = 644 ]
+	grep -qF "$NODE_PUB" "$HUB_DIR/state/$HUB_IF.sync.json"
+	! grep -qF "$hand" "$HUB_DIR/state/$HUB_IF.sync.json"
+
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	assert_output --regexp "^$HUB_IF: revision [0-9]+: 0 added, 0 updated, 0 removed, 1 unchanged$"
+	hub_has_peer "$hand"
+
+	run hub_wgn sync "$HUB_IF" --prune
+	assert_success
+	hub_lacks_peer "$hand"
+	hub_has_peer "$NODE_PUB"
+}
+
+@test "an address routed already is left out and reported (65); the rest is applied" {
+	local hand
+	hand="$(wg genkey | wg pubkey)"
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$hand" allowed-ips 10.0.0.0/28
+	node_register_config
+	run node_wgn register "$NODE_IF"
+	assert_success
+	run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 1
+	assert_success
+	local other="${output#* }"
+
+	run --separate-stderr hub_wgn sync "$HUB_IF"
+	assert_failure 65
+	[[ "$stderr" == *"address 10.0.0.10/32 is routed to peer $hand already (10.0.0.0/28)"* ]]
+	hub_lacks_peer "$NODE_PUB"
+	hub_has_peer "$other"
+	run ip netns exec "$HUB_NS" wg show "$HUB_IF" allowed-ips
+	assert_line "$hand	10.0.0.0/28"
+}
+
+@test "kill -9 of sync mid-apply, then sync again: the hub converges on the control plane" {
+	run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 300
+	assert_success
+	local delay
+	for delay in 0.05 0.15 0.3; do
+		(exec ip netns exec "$HUB_NS" env WGN_RUN_DIR="$HUB_DIR/run" WGN_STATE_DIR="$HUB_DIR/state" \
+			WGN_CONFIG_DIR="$HUB_DIR/etc" "$WGN" sync "$HUB_IF") </dev/null >/dev/null 2>&1 3>&- &
+		local pid=$!
+		sleep "$delay"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		# Nothing torn: the state is absent or whole JSON.
+		if [ -e "$HUB_DIR/state/$HUB_IF.sync.json" ]; then
+			python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$HUB_DIR/state/$HUB_IF.sync.json"
+		fi
+		run hub_wgn sync "$HUB_IF"
+		assert_success
+		diff <(hub_peers | sort) <(live_node_keys) || fail "the hub's peers are not the control plane's nodes"
+		# Half of them deleted before the next round: removals get interrupted too.
+		local id
+		for id in $(cp_sql 'SELECT node_id FROM nodes WHERE NOT deleted ORDER BY node_id LIMIT 50'); do
+			cp_admin DELETE "/nodes/$id"
+		done
+	done
+}
+
+@test "fail static: garbage, a revision going backwards or a refused token change no peer" {
+	node_register_config
+	run node_wgn register "$NODE_IF"
+	assert_success
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	hub_has_peer "$NODE_PUB"
+
+	# The control plane restored from an older backup: its revision is behind ours.
+	cp_sql "DELETE FROM nodes" >/dev/null
+	run --separate-stderr hub_wgn sync "$HUB_IF"
+	assert_failure 76
+	hub_has_peer "$NODE_PUB"
+
+	# Not JSON, from something that is not the control plane.
+	local port
+	port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+	python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Type", "text/html"); self.end_headers()
+        self.wfile.write(b"<html>maintenance</html>")
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" 3>&- &
+	echo $! >"$BATS_TEST_TMPDIR/garbage.pid"
+	sed -i "s#^url = .*#url = \"http://127.0.0.1:$port\"#" "$HUB_DIR/etc/$HUB_IF.toml"
+	forward_port "$HUB_NS" "$port"
+	run --separate-stderr hub_wgn sync "$HUB_IF"
+	assert_failure 76
+	hub_has_peer "$NODE_PUB"
+
+	# A token the control plane does not know: 77.
+	sed -i "s#^url = .*#url = \"http://127.0.0.1:$CP_PORT\"#" "$HUB_DIR/etc/$HUB_IF.toml"
+	echo "wgnh_not_a_token" >"$HUB_DIR/hub.token"
+	run --separate-stderr hub_wgn sync "$HUB_IF"
+	assert_failure 77
+	hub_has_peer "$NODE_PUB"
+}
+
+# forward_port NS PORT: loopback PORT of this namespace on NS's loopback.
+forward_port() {
+	local ready="$BATS_TEST_TMPDIR/fwd-$1-$2.pid"
+	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$2" "$2" "$ready" \
+		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1-$2.log" 2>&1 3>&- &
+	wait_for 10 test -s "$ready" || fail "nsforward did not start"
+}
