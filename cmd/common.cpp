@@ -5,12 +5,14 @@
 
 namespace wgn {
 
-Result<Config> load_target(const GlobalOptions &g, const std::string &target)
+Result<Config> load_target(const GlobalOptions &g, const std::string &target, bool hub_config)
 {
 	auto path = resolve_config_path(target, g.config_dir);
 	if (!path)
 		return path.error();
-	return load_config(*path);
+	ConfigLoadOptions lo;
+	lo.allow_hub_config = hub_config;
+	return load_config(*path, lo);
 }
 
 int report(const Error &e)

@@ -13,7 +13,9 @@
 
 namespace wgn {
 
-Result<Config> load_target(const GlobalOptions &g, const std::string &target);
+// hub_config: a hub's own config (no [hub] table) is accepted too (up, down, sync).
+Result<Config> load_target(const GlobalOptions &g, const std::string &target,
+                           bool hub_config = false);
 
 // Prints "wgn: MESSAGE" on stderr and returns the error's exit code.
 int report(const Error &e);

@@ -53,7 +53,7 @@ void print_json(const ops::DownOutcome &o)
 
 int run_down(const GlobalOptions &g, const DownOptions &o)
 {
-	auto cfg = load_target(g, o.target);
+	auto cfg = load_target(g, o.target, true);
 	if (!cfg)
 		return report(cfg.error());
 	const std::string &dev = cfg->interface.name;

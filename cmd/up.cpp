@@ -61,7 +61,7 @@ void print_json(const ops::UpOutcome &o, const Error *err)
 
 int run_up(const GlobalOptions &g, const UpOptions &o)
 {
-	auto loaded = load_target(g, o.target);
+	auto loaded = load_target(g, o.target, true);
 	if (!loaded)
 		return report(loaded.error());
 	Config &cfg = *loaded;

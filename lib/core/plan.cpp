@@ -98,6 +98,10 @@ static std::optional<DeviceConfig> device_diff(const Config &cfg, const PlanCont
 		changed = true;
 	}
 
+	// A hub's own config: its peers are `wgn sync`'s and the administrator's.
+	if (cfg.is_hub_config)
+		return changed ? std::optional<DeviceConfig>(std::move(d)) : std::nullopt;
+
 	const PeerState *peer = nullptr;
 	if (have)
 		for (auto &p : have->peers) {
@@ -201,8 +205,10 @@ std::vector<Operation> plan_up(const Config &cfg, const LinkObservation &obs,
 	if (fresh || !obs.up)
 		ops.push_back(op(OpKind::link_up, "ip link set up dev " + dev));
 
+	// A hub routes what its addresses cover; other routes on its interface are the
+	// administrator's.
 	auto want_routes = routes_for(cfg);
-	for (auto &r : obs.routes)
+	for (auto &r : cfg.is_hub_config ? std::vector<IpPrefix>{} : obs.routes)
 		if (std::find(want_routes.begin(), want_routes.end(), r.network()) ==
 		    want_routes.end())
 			ops.push_back(prefix_op(OpKind::del_route, r,
@@ -217,7 +223,8 @@ std::vector<Operation> plan_up(const Config &cfg, const LinkObservation &obs,
 						    " route add " + r.str() + " dev " + dev));
 	}
 
-	if (!ops.empty()) {
+	// A hub has nobody to verify against: its nodes dial in.
+	if (!ops.empty() && !cfg.is_hub_config) {
 		std::string what = cfg.hub.tunnel_address
 				       ? "ping -c 1 -W " + format_seconds(cfg.connect.attempt_timeout) +
 					     " -I " + dev + " " + cfg.hub.tunnel_address->str()

@@ -19,7 +19,7 @@ static Error interrupted_error()
 }
 
 Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
-				       const std::string &ifname, int *attempts)
+                                       const std::string &ifname, int *attempts)
 {
 	const int total = p.max_retries + 1;
 	int made = 0;
@@ -30,9 +30,9 @@ Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
 	auto timed_out = [&](const std::string &last) {
 		count();
 		return make_error(Errc::temp_fail,
-				  ifname + ": timed out after " + format_seconds(p.timeout) +
-				      "s (" + std::to_string(made) + " attempt" +
-				      (made == 1 ? "" : "s") + "; last: " + last + ")");
+		                  ifname + ": timed out after " + format_seconds(p.timeout) +
+		                          "s (" + std::to_string(made) + " attempt" +
+		                          (made == 1 ? "" : "s") + "; last: " + last + ")");
 	};
 
 	std::string last = "no attempt was made";
@@ -63,7 +63,7 @@ Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
 		}
 		last = why;
 		std::string line = ifname + ": attempt " + std::to_string(i) + "/" +
-				   std::to_string(total) + " failed: " + why;
+		                   std::to_string(total) + " failed: " + why;
 		if (i == total) {
 			progress(line);
 			if (p.deadline - env.now() <= 0)
@@ -82,9 +82,9 @@ Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
 			return count(), interrupted_error();
 	}
 	count();
-	return make_error(Errc::unavailable, ifname + ": the hub did not answer in " +
-						 std::to_string(total) + " attempt" +
-						 (total == 1 ? "" : "s") + " (last: " + last + ")");
+	return make_error(Errc::unavailable,
+	                  ifname + ": the hub did not answer in " + std::to_string(total) +
+	                          " attempt" + (total == 1 ? "" : "s") + " (last: " + last + ")");
 }
 
 bool endpoint_is_name(const Endpoint &e)
@@ -103,9 +103,10 @@ Result<SockAddr> resolve_endpoint(const Endpoint &e)
 	std::string port = std::to_string(e.port);
 	int rc = getaddrinfo(e.host.c_str(), port.c_str(), &hints, &res);
 	if (rc != 0 || !res)
-		return make_error(Errc::unavailable,
-				  "cannot resolve " + e.host + ": " +
-				      (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
+		return make_error(
+		        Errc::unavailable,
+		        "cannot resolve " + e.host + ": " +
+		                (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
 	SockAddr s;
 	std::memcpy(&s.ss, res->ai_addr, res->ai_addrlen);
 	s.len = res->ai_addrlen;
@@ -149,7 +150,7 @@ static Result<bool> choose_userspace(const Config &cfg)
 	case Backend::kernel:
 		if (!GenlWireGuard::kernel_has_wireguard())
 			return make_error(Errc::os, "backend = \"kernel\", but this kernel has no "
-						    "WireGuard (modprobe wireguard?)");
+			                            "WireGuard (modprobe wireguard?)");
 		return false;
 	case Backend::automatic:
 		break;
@@ -170,9 +171,11 @@ Result<PlanContext> make_plan_context(const Config &cfg, Rtnl *rtnl, const LinkO
 			return u.error();
 		ctx.userspace = *u;
 	}
-	// A name that does not resolve now is tried again on every attempt.
-	if (auto ep = resolve_endpoint(cfg.hub.endpoint))
-		ctx.endpoint = *ep;
+	// A name that does not resolve now is tried again on every attempt. A hub's own
+	// config has no endpoint to dial.
+	if (!cfg.is_hub_config)
+		if (auto ep = resolve_endpoint(cfg.hub.endpoint))
+			ctx.endpoint = *ep;
 	uint32_t route = 0, dflt = 0;
 	if (rtnl && !cfg.interface.mtu) {
 		if (ctx.endpoint)

@@ -45,7 +45,8 @@ void register_after_up(const Config &cfg, const UpOptions &opt, UpEffects &fx, U
 {
 	if (auto st = fx.load_registration(cfg.interface.name))
 		out.node_id = st->node_id;
-	if (!opt.register_node || !cfg.control_plane)
+	// A hub's [control_plane] is sync's: the administrator adds the hub itself.
+	if (!opt.register_node || !cfg.control_plane || cfg.is_hub_config)
 		return;
 	if (out.change == UpChange::unchanged && fx.registration_is_current(cfg))
 		return;
@@ -142,6 +143,32 @@ UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
 	};
 	if (auto st = ex.run(ops); !st)
 		return rollback_and_fail(st.error());
+
+	if (cfg.is_hub_config) {
+		// A hub's own config: nothing to verify (the nodes dial in), nothing to
+		// register (the administrator adds a hub to the control plane).
+		RunState rs;
+		rs.interface = dev;
+		rs.connected_at = prev && prev->connected_at > 0 && out.change != UpChange::created
+		                          ? prev->connected_at
+		                          : fx.wall_now();
+		rs.reconciled_at = out.change == UpChange::reconciled ? fx.wall_now() : 0;
+		rs.backend = out.backend;
+		rs.daemon_pid = ex.daemon_pid() ? ex.daemon_pid()
+		                                : (prev ? prev->daemon_pid : std::nullopt);
+		if (ctx->userspace)
+			rs.daemon_program = ctx->userspace_program;
+		rs.config_path = cfg.path.string();
+		rs.config_fingerprint = config_fingerprint(cfg);
+		if (auto st = fx.write_run_state(rs); !st)
+			return rollback_and_fail(st.error());
+		ex.commit();
+		out.tunnel_up = true;
+		out.connected_at = rs.connected_at;
+		progress(dev + " is up as a hub (" + up_change_name(out.change) + ", " +
+		         out.backend + "); its peers are left to wgn sync");
+		return out;
+	}
 
 	// A handshake proves a reconcile only if it is fresh; a new device has had none.
 	int64_t after = obs->exists ? fx.wall_now() - 120 : 1;

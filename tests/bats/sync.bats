@@ -312,3 +312,39 @@ forward_port() {
 		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1-$2.log" 2>&1 3>&- &
 	wait_for 10 test -s "$ready" || fail "nsforward did not start"
 }
+
+@test "up on a hub's config creates its interface, verifies nothing, and a reconcile keeps the peers" {
+	local ifn="${HUB_IF}x" hand
+	sed -e "s#^listen_port = .*#listen_port = 51821#" \
+		-e 's#^address = .*#address = ["10.9.0.1/24"]#' \
+		"$HUB_DIR/etc/$HUB_IF.toml" >"$HUB_DIR/etc/$ifn.toml"
+	run --separate-stderr hub_wgn up "$ifn" --json
+	assert_success
+	[ "$(json_field "$output" success)" = true ]
+	[[ "$stderr" == *"is up as a hub"* ]]
+	run ip netns exec "$HUB_NS" wg show "$ifn" listen-port
+	assert_output 51821
+	run ip netns exec "$HUB_NS" wg show "$ifn" public-key
+	assert_output "$HUB_PUB"
+	[ -z "$(ip netns exec "$HUB_NS" wg show "$ifn" peers)" ]
+	ip -n "$HUB_NS" -o address show dev "$ifn" | grep -qF 10.9.0.1/24
+	ip -n "$HUB_NS" -o link show dev "$ifn" | grep -q ',UP'
+
+	# Peers are sync's (or the administrator's): a reconcile leaves them.
+	hand="$(wg genkey | wg pubkey)"
+	ip netns exec "$HUB_NS" wg set "$ifn" peer "$hand" allowed-ips 10.9.0.5/32
+	sed -i "s#^listen_port = .*#listen_port = 51822#" "$HUB_DIR/etc/$ifn.toml"
+	run hub_wgn up "$ifn"
+	assert_success
+	run ip netns exec "$HUB_NS" wg show "$ifn" listen-port
+	assert_output 51822
+	run ip netns exec "$HUB_NS" wg show "$ifn" allowed-ips
+	assert_output "$hand	10.9.0.5/32"
+	run hub_wgn up "$ifn"
+	assert_success
+
+	run hub_wgn down "$ifn"
+	assert_success
+	run ip -n "$HUB_NS" link show dev "$ifn"
+	assert_failure
+}
