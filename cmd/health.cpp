@@ -73,6 +73,7 @@ int run_health(const GlobalOptions &g, const HealthOptions &o)
 	}
 
 	std::vector<int> codes;
+	codes.reserve(results.size() * 2); // a failed textfile adds one
 	for (auto &r : results)
 		codes.push_back(health_exit_code(r.status));
 	if (o.textfile_dir) {

@@ -163,6 +163,7 @@ std::string perfdata(const HealthResult &r, const std::string &prefix)
 std::string format_health_nagios(const std::vector<HealthResult> &rs)
 {
 	std::vector<int> codes;
+	codes.reserve(rs.size());
 	for (auto &r : rs)
 		codes.push_back(health_exit_code(r.status));
 	std::string text, perf;

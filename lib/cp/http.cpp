@@ -24,7 +24,7 @@ struct Transfer {
 
 // The headers of one response, all lines together: as the body, a server cannot make
 // wgn keep more than this (libcurl's own limit is per line, or 300 KiB in newer versions).
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxHeaderBytes = size_t{64} * 1024;
 
 size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
@@ -118,8 +118,12 @@ Result<HttpResponse> CurlTransport::post(const HttpRequest &req)
 	Transfer t;
 	t.max_response = req.max_response;
 
-	for (auto &[name, value] : req.headers)
-		c.headers = curl_slist_append(c.headers, (name + ": " + value).c_str());
+	for (auto &[name, value] : req.headers) {
+		std::string line = name;
+		line += ": ";
+		line += value;
+		c.headers = curl_slist_append(c.headers, line.c_str());
+	}
 	// libcurl would otherwise wait for a 100 Continue on larger bodies.
 	c.headers = curl_slist_append(c.headers, "Expect:");
 	if (!req.bearer_token.empty()) {

@@ -335,8 +335,10 @@ Status exchange(const std::string &what, const std::filesystem::path &path, std:
 			      std::to_string(kUapiReplyTimeout.count()) + "s";
 		if (!why.empty()) {
 			wipe(buf, sizeof(buf));
-			return make_error(Errc::os, "cannot " + what + ": the daemon on " +
-			                                    path.string() + " " + why);
+			std::string msg = "cannot " + what;
+			msg += ": the daemon on " + path.string();
+			msg += " " + why;
+			return make_error(Errc::os, msg);
 		}
 		ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
 		if (n < 0 && errno == EINTR)

@@ -30,7 +30,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 // No wait for a daemon is longer than a day, whatever timeout a caller passes.
-constexpr int64_t kMaxWaitMs = 86400 * 1000;
+constexpr int64_t kMaxWaitMs = int64_t{86400} * 1000;
 
 int pidfd_open(pid_t pid)
 {

@@ -62,8 +62,9 @@ Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
 			why = v.error().message;
 		}
 		last = why;
-		std::string line = ifname + ": attempt " + std::to_string(i) + "/" +
-		                   std::to_string(total) + " failed: " + why;
+		std::string line = ifname;
+		line += ": attempt " + std::to_string(i) + "/" + std::to_string(total);
+		line += " failed: " + why;
 		if (i == total) {
 			progress(line);
 			if (p.deadline - env.now() <= 0)

@@ -4,6 +4,7 @@
 
 #include <poll.h>
 
+#include "duration.h"
 #include "lock.h"
 #include "log.h"
 #include "observe.h"
@@ -27,8 +28,7 @@ class SystemConnectEnv final : public ConnectEnv {
 public:
 	SystemConnectEnv(const Config &cfg, Executor &ex, WireGuardControl &wg,
 	                 std::optional<SockAddr> current, int64_t handshake_after)
-	    : cfg_(cfg), ex_(ex), wg_(wg), current_(std::move(current)),
-	      handshake_after_(handshake_after)
+	    : cfg_(cfg), ex_(ex), wg_(wg), current_(current), handshake_after_(handshake_after)
 	{}
 
 	Status refresh_endpoint() override
@@ -67,7 +67,8 @@ public:
 	bool sleep(double seconds) override
 	{
 		pollfd p{SignalWatch::fd(), POLLIN, 0};
-		int ms = static_cast<int>(seconds * 1000 + 0.5);
+		// Rounded up and clamped: a NaN or huge delay is not an undefined conversion.
+		int ms = static_cast<int>(milliseconds_of(seconds, 2000000000));
 		return poll(&p, 1, ms) == 0 && SignalWatch::signal() == 0;
 	}
 	bool interrupted() override { return SignalWatch::signal() != 0; }
@@ -123,8 +124,7 @@ public:
 	                                        std::optional<SockAddr> current,
 	                                        int64_t handshake_after) override
 	{
-		return std::make_unique<SystemConnectEnv>(cfg, ex, wg, std::move(current),
-		                                          handshake_after);
+		return std::make_unique<SystemConnectEnv>(cfg, ex, wg, current, handshake_after);
 	}
 	Result<std::optional<RunState>> read_run_state(const std::string &ifname) override
 	{
