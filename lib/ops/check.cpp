@@ -192,8 +192,10 @@ Result<std::vector<std::string>> list_configs(const std::filesystem::path &dir)
 	std::error_code ec;
 	for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
 	     it.increment(ec)) {
+		// Whatever is named *.toml, a FIFO or a directory too: checking it reports it
+		// (unknown, naming the file) instead of leaving it out of the look unsaid.
 		auto &p = it->path();
-		if (p.extension() == ".toml" && !p.stem().empty() && it->is_regular_file(ec))
+		if (p.extension() == ".toml" && !p.stem().empty())
 			out.push_back(p.string());
 	}
 	if (ec)

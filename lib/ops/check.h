@@ -76,7 +76,8 @@ CheckOutcome check(const Config &cfg, const std::string &config_name, const Chec
 // The sensors of the system: every call a read, one rtnetlink socket for the run.
 std::unique_ptr<HealthSensors> system_health_sensors();
 
-// The configs `health --all` checks: DIR/*.toml (regular files), sorted.
+// The configs `health --all` checks: every DIR/*.toml, sorted; one that is not a regular
+// file is listed too, so that its check says what it is.
 // Errors: no_input when the directory cannot be read.
 Result<std::vector<std::string>> list_configs(const std::filesystem::path &dir);
 

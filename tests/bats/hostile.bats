@@ -28,6 +28,29 @@ setup() {
 	assert_output --partial "is a FIFO, not a regular file"
 }
 
+@test "health --all reports a *.toml that is a FIFO or a directory instead of skipping it" {
+	rm "$CONF_DIR/wg0.toml"
+	mkfifo "$CONF_DIR/pipe.toml"
+	# Alone, it is the result: UNKNOWN (3), one line naming the file (not "no configs").
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" health --all --format nagios
+	assert_failure 3
+	[ "${#lines[@]}" -eq 1 ]
+	assert_output "WGN UNKNOWN - pipe unknown, config file $CONF_DIR/pipe.toml is a FIFO, not a regular file"
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" health --all
+	assert_failure 3
+	assert_output "pipe: unknown: config file $CONF_DIR/pipe.toml is a FIFO, not a regular file"
+
+	# Beside a tunnel that is down (2), it is one line of its own; the worst code wins.
+	rm "$CONF_DIR/pipe.toml"
+	mkdir "$CONF_DIR/dir.toml"
+	write_config wgnhz0
+	run timeout 5 "$WGN" --config-dir "$CONF_DIR" health --all
+	assert_failure 2
+	[ "${#lines[@]}" -eq 2 ]
+	assert_line --index 0 "dir: unknown: config file $CONF_DIR/dir.toml is a directory, not a regular file"
+	assert_line --index 1 "wgnhz0: disconnected: no interface wgnhz0"
+}
+
 @test "a config that links to /dev/zero is refused without reading it: 78" {
 	rm "$CONF_DIR/wg0.toml"
 	ln -s /dev/zero "$CONF_DIR/wg0.toml"
