@@ -9,6 +9,11 @@
 
 namespace wgn {
 
+// Seconds on the command line, bounded as a config's are: a finite number above zero and
+// at most a year. CLI11's PositiveNumber lets nan, inf and 1e308 through, and turning
+// those into milliseconds later is undefined behaviour.
+CLI::Validator seconds_validator();
+
 struct GlobalOptions {
 	std::optional<std::string> config_dir;
 };

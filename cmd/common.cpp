@@ -1,9 +1,31 @@
 #include "common.h"
 
+#include <cerrno>
+#include <cstdlib>
+
 #include "dataplane.h"
+#include "duration.h"
 #include "log.h"
 
 namespace wgn {
+
+CLI::Validator seconds_validator()
+{
+	return CLI::Validator(
+	        [](std::string &text) -> std::string {
+		        const char *begin = text.c_str();
+		        char *end = nullptr;
+		        errno = 0;
+		        double v = std::strtod(begin, &end);
+		        if (end == begin || *end != '\0' || errno == ERANGE ||
+		            !acceptable_seconds(v))
+			        return "'" + text +
+			               "' is not a number of seconds above 0 and at most " +
+			               std::to_string(static_cast<long>(kMaxSeconds)) + " (a year)";
+		        return {};
+	        },
+	        "SECONDS");
+}
 
 Result<Config> load_target(const GlobalOptions &g, const std::string &target, bool hub_config)
 {

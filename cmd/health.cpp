@@ -15,7 +15,7 @@ CLI::App *setup_health(CLI::App &app, HealthOptions &o)
 	              "Also write DIR/wgn_NAME.prom for node_exporter's textfile collector");
 	c->add_option("--stale-after", o.stale_after,
 	              "Seconds after which a handshake is stale (health.stale_handshake)")
-	        ->check(CLI::PositiveNumber);
+	        ->check(seconds_validator());
 	c->add_flag("--repair", o.repair, "Bring a disconnected tunnel up, re-resolve a stale one");
 	return c;
 }

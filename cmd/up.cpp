@@ -16,7 +16,7 @@ CLI::App *setup_up(CLI::App &app, UpOptions &o)
 	        ->required();
 	c->add_flag("--no-register", o.no_register, "Do not register with the control plane");
 	c->add_option("--timeout", o.timeout, "Seconds for the whole of up (connect.timeout)")
-	        ->check(CLI::PositiveNumber);
+	        ->check(seconds_validator());
 	c->add_option("--max-retries", o.max_retries,
 	              "Attempts after the first (connect.max_retries)")
 	        ->check(CLI::Range(0, 1000));

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "config.h"
+#include "duration.h"
 
 namespace wgn::config_detail {
 
@@ -137,7 +138,7 @@ struct Parser {
 		else
 			return r.error(n, key,
 			               std::string("expected seconds, found ") + type_name(n));
-		if (!std::isfinite(v) || v < 0 || (!allow_zero && v == 0) || v > 86400 * 365)
+		if (!acceptable_seconds(v, allow_zero))
 			return r.error(n, key, "expected a positive number of seconds");
 		*out = v;
 		return std::nullopt;

@@ -8,6 +8,17 @@
 
 namespace wgn {
 
+// The longest wait wgn takes from a config or a command line: a year. Longer is a typo,
+// and NaN or an infinity is no number of seconds at all.
+inline constexpr double kMaxSeconds = 86400.0 * 365;
+
+// A number of seconds a config or a command line may give: finite, above zero (or zero
+// when allowed) and at most kMaxSeconds.
+inline bool acceptable_seconds(double v, bool allow_zero = false)
+{
+	return std::isfinite(v) && v >= 0 && (allow_zero || v > 0) && v <= kMaxSeconds;
+}
+
 // Rounded up (a wait never ends just short of its deadline); NaN, zero and negatives
 // are 0; at most max_ms.
 inline int64_t milliseconds_of(double seconds, int64_t max_ms)

@@ -69,6 +69,26 @@ setup() {
 	assert_failure 64
 }
 
+@test "seconds on the command line: nan, inf, negative, zero and huge are refused with 64" {
+	local v
+	for v in nan NaN inf -inf infinity -5 0 1e308 1e999 31536001 5s ""; do
+		run "$WGN" --config-dir "$CONF_DIR" up --dry-run wg0 --timeout "$v"
+		assert_failure 64
+		# One sentence naming the option and the value, then the usual hint.
+		assert_line --index 0 "wgn: --timeout: '$v' is not a number of seconds above 0 and at most 31536000 (a year)"
+		assert_line --index 1 "Try 'wgn up --help' for more information."
+		[ "${#lines[@]}" -eq 2 ]
+		run "$WGN" --config-dir "$CONF_DIR" health wg0 --stale-after "$v"
+		assert_failure 64
+		assert_output --partial "--stale-after: '$v' is not a number of seconds above 0"
+	done
+	# A year, fractions, exponents: accepted.
+	for v in 31536000 0.5 1e2; do
+		run "$WGN" --config-dir "$CONF_DIR" up --dry-run wg0 --timeout "$v"
+		assert_success
+	done
+}
+
 @test "--verbose and --quiet together are a usage error" {
 	run "$WGN" -v -q --config-dir "$CONF_DIR" up --dry-run wg0
 	assert_failure 64
