@@ -169,7 +169,7 @@ std::string format_health_nagios(const std::vector<HealthResult> &rs)
 	std::string text, perf;
 	for (auto &r : rs) {
 		if (!text.empty())
-			text += "; ";
+			text += " / ";
 		text += r.obs.interface + " " + health_status_name(r.status) + ", " +
 		        health_reason(r);
 		auto p = perfdata(r, rs.size() > 1 ? r.obs.interface + "_" : "");
@@ -178,10 +178,14 @@ std::string format_health_nagios(const std::vector<HealthResult> &rs)
 	}
 	if (rs.empty())
 		text = "no configs to check";
-	// A '|' in the text would start the perfdata early.
+	// A '|' in the text would start the perfdata early; Nagios Core shows a ';' of a
+	// plugin's text as ':', which would join two tunnels' lines into one misleading
+	// "wg0: wg1", so neither is left in the text.
 	for (auto &c : text)
 		if (c == '|')
 			c = '/';
+		else if (c == ';')
+			c = ',';
 	std::string out =
 	        std::string("WGN ") + nagios_word(worst_health_exit_code(codes)) + " - " + text;
 	if (!perf.empty())

@@ -110,7 +110,7 @@ assert "\ufffd" in json.dumps(j, ensure_ascii=False), j
 @test "health --all with nagios: one line, labels by interface" {
 	run -2 "$WGN" --config-dir "$CONF_DIR" health --all --format nagios
 	[ "${#lines[@]}" -eq 1 ]
-	assert_output --partial "WGN CRITICAL - wgnhx0 disconnected, no interface wgnhx0; wgnhx1 disconnected"
+	assert_output --partial "WGN CRITICAL - wgnhx0 disconnected, no interface wgnhx0 / wgnhx1 disconnected"
 	assert_output --partial "| wgnhx0_handshake_age=U;180;;0 wgnhx0_rtt=U;;;0 wgnhx1_handshake_age=U;180;;0"
 }
 
@@ -306,7 +306,7 @@ assert j["node_id"] is None, j
 	assert_line --index 0 "wgo$NETNS_ID: disconnected: no interface wgo$NETNS_ID"
 	assert_line --index 1 --regexp "^$NODE_IF: healthy: "
 	run -2 node_wgn health --all --format nagios
-	assert_output --regexp "^WGN CRITICAL - wgo$NETNS_ID disconnected, no interface wgo$NETNS_ID; $NODE_IF healthy, handshake [0-9]+s ago \| wgo${NETNS_ID}_handshake_age=U;180;;0 wgo${NETNS_ID}_rtt=U;;;0 ${NODE_IF}_handshake_age=[0-9]+s;180;;0 ${NODE_IF}_rtt="
+	assert_output --regexp "^WGN CRITICAL - wgo$NETNS_ID disconnected, no interface wgo$NETNS_ID / $NODE_IF healthy, handshake [0-9]+s ago \| wgo${NETNS_ID}_handshake_age=U;180;;0 wgo${NETNS_ID}_rtt=U;;;0 ${NODE_IF}_handshake_age=[0-9]+s;180;;0 ${NODE_IF}_rtt="
 }
 
 @test "e2e health --textfile-dir: the file of a live tunnel, atomically, nothing else left" {

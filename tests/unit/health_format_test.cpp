@@ -128,6 +128,9 @@ TEST_CASE("nagios: the line of SPEC and its siblings")
 	        {"unknown: no perfdata",
 	         [](HealthObservation &o) { o.unknown_reason = "wg0.toml:3: bad | key"; }, 180,
 	         "WGN UNKNOWN - wg0 unknown, wg0.toml:3: bad / key\n"},
+	        {"no ';' in the text: Nagios Core would show it as ':'",
+	         [](HealthObservation &o) { o.unknown_reason = "a.json is damaged; ignoring it"; },
+	         180, "WGN UNKNOWN - wg0 unknown, a.json is damaged, ignoring it\n"},
 	        {"fractional threshold", [](HealthObservation &) {}, 2.5,
 	         "WGN WARNING - wg0 degraded, handshake 5s ago (stale after 2.5s) | "
 	         "handshake_age=5s;2.500;;0 rtt=0.6ms;;;0\n"},
@@ -151,8 +154,8 @@ TEST_CASE("nagios --all: one line, worst status, labels by interface")
 	c.unknown_reason = "no permission";
 	// UNKNOWN (3) outranks WARNING (1).
 	CHECK(format_health_nagios({result(a), result(b), result(c)}) ==
-	      "WGN UNKNOWN - wg0 healthy, handshake 5s ago; wg=1 degraded, handshake 8m 20s ago "
-	      "(stale after 3m); wg2 unknown, no permission | wg0_handshake_age=5s;180;;0 "
+	      "WGN UNKNOWN - wg0 healthy, handshake 5s ago / wg=1 degraded, handshake 8m 20s ago "
+	      "(stale after 3m) / wg2 unknown, no permission | wg0_handshake_age=5s;180;;0 "
 	      "wg0_rtt=0.6ms;;;0 'wg=1_handshake_age'=500s;180;;0 'wg=1_rtt'=0.6ms;;;0\n");
 	CHECK(format_health_nagios({}) == "WGN OK - no configs to check\n");
 }
