@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""sync-change.py URL TOKEN_FILE UAPI_SOCKET COUNT: the latency of one change through
+`wgn sync --watch` (bench/sync.sh). COUNT times: registers one new node with the shared
+token (POST /api/v1/nodes/register, a fresh random key, address fd00::3:N/64), takes
+the time when the control plane's answer (after its COMMIT) has arrived, then reads the
+hub's peers through its UAPI socket (get=1) in a loop until the new key is there.
+Prints one line per change (ms) and a summary: median, max, and the median cost of one
+UAPI read (the resolution of the measurement). The token is read from the file."""
+import base64
+import json
+import os
+import socket
+import statistics
+import sys
+import time
+import urllib.request
+
+
+def uapi_get(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(b"get=1\n\n")
+    buf = bytearray()
+    while not buf.endswith(b"\n\n"):
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return bytes(buf)
+
+
+def register(url, token, n):
+    key = os.urandom(32)
+    body = {
+        "hostname": f"change-{n}",
+        "wireguard_public_key": base64.b64encode(key).decode(),
+        "interface_name": "wg0",
+        "wireguard_address": [f"fd00::3:{n:x}/64"],
+        "hub_endpoint": "192.0.2.1:51820",
+        "labels": {},
+        "wgn_version": "bench",
+        "registered_at": "2026-12-03T00:00:00Z",
+    }
+    req = urllib.request.Request(
+        url + "/api/v1/nodes/register", data=json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json",
+                 "dbos-idempotency-key": os.urandom(16).hex()}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        r.read()
+    return b"public_key=" + key.hex().encode() + b"\n"
+
+
+def main():
+    url, token_file, sock, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    with open(token_file) as f:
+        token = f.read().strip()
+    lat, reads = [], []
+    for n in range(1, count + 1):
+        needle = register(url, token, n)
+        t0 = time.monotonic()
+        while True:
+            r0 = time.monotonic()
+            dump = uapi_get(sock)
+            reads.append(time.monotonic() - r0)
+            if needle in dump:
+                break
+            if time.monotonic() - t0 > 60:
+                sys.exit(f"change {n}: the peer is not on the hub after 60 s")
+        lat.append((time.monotonic() - t0) * 1e3)
+        print(f"change {n}: {lat[-1]:.1f} ms", file=sys.stderr)
+        time.sleep(0.3)
+    print(f"{count} changes: median {statistics.median(lat):.1f} ms, "
+          f"min {min(lat):.1f} ms, max {max(lat):.1f} ms; "
+          f"one UAPI read of the hub's peers: median {statistics.median(reads) * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
