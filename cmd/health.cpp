@@ -16,7 +16,9 @@ CLI::App *setup_health(CLI::App &app, HealthOptions &o)
 	c->add_option("--stale-after", o.stale_after,
 	              "Seconds after which a handshake is stale (health.stale_handshake)")
 	        ->check(seconds_validator());
-	c->add_flag("--repair", o.repair, "Bring a disconnected tunnel up, re-resolve a stale one");
+	c->add_flag("--repair", o.repair,
+	            "Bring a disconnected tunnel up, re-resolve a stale one; with several hubs, "
+	            "fail over to the best hub that answers, or back to the preferred one");
 	return c;
 }
 

@@ -7,7 +7,8 @@ CLI::App *setup_watch(CLI::App &app, WatchOptions &o)
 {
 	auto *c = app.add_subcommand(
 	        "watch", "Bring the tunnel up and keep it up: check it every health.interval, "
-	                 "mend it, notify systemd (Type=notify)");
+	                 "mend it, fail over between hubs and back, notify systemd "
+	                 "(Type=notify)");
 	c->add_option("config", o.target,
 	              "Interface NAME (NAME.toml in the config directory) or FILE")
 	        ->required();
@@ -37,7 +38,12 @@ int run_watch(const GlobalOptions &g, const WatchOptions &o)
 	if (out.failed_up)
 		return report_up_failure(*out.failed_up);
 	progress(std::string("watch ended by ") + (out.signal == SIGINT ? "SIGINT" : "SIGTERM") +
-	         " after " + std::to_string(out.loops) + " check(s); the tunnel stays up");
+	         " after " + std::to_string(out.loops) + " check(s)" +
+	         (out.failovers + out.failbacks
+	                  ? ", " + std::to_string(out.failovers) + " failover(s) and " +
+	                            std::to_string(out.failbacks) + " failback(s)"
+	                  : std::string()) +
+	         "; the tunnel stays up");
 	return 0;
 }
 

@@ -130,7 +130,7 @@ complete -c wgn -n '__wgn_using health' -l all -d 'Check every config in the con
 complete -c wgn -n '__wgn_using health' -l format -x -a 'human json nagios prometheus' -d 'Output format'
 complete -c wgn -n '__wgn_using health' -l textfile-dir -x -a '(__fish_complete_directories)' -d 'Also write DIR/wgn_NAME.prom for node_exporter'
 complete -c wgn -n '__wgn_using health' -l stale-after -x -d 'Seconds after which a handshake is stale'
-complete -c wgn -n '__wgn_using health' -l repair -d 'Bring a disconnected tunnel up, re-resolve a stale one'
+complete -c wgn -n '__wgn_using health' -l repair -d 'Bring a disconnected tunnel up, re-resolve a stale one, fail over or back between hubs'
 
 # enroll
 complete -c wgn -n '__wgn_using enroll' -l token-file -r -F -d 'File holding the enrollment token'

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -235,50 +236,99 @@ Parser::Opt Parser::interface()
 
 Parser::Opt Parser::hub()
 {
-	Opt err;
 	if (opt.allow_hub_config && !root.get("hub")) {
 		cfg.is_hub_config = true;
 		return std::nullopt;
 	}
-	auto *t = table("hub", true, &err);
-	if (!t)
-		return err;
-	if (auto e = r.check_keys(*t, "hub.",
+	auto *n = root.get("hub");
+	if (!n)
+		return r.error_at(0, "[hub]", "the table is missing (or give [[hub]] tables)");
+	if (n->is_table()) {
+		HubConfig h;
+		if (auto e = hub_table(*n->as_table(), "hub.", false, &h))
+			return e;
+		cfg.hubs.push_back(std::move(h));
+	} else if (auto *arr = n->as_array(); arr && arr->is_array_of_tables() && !arr->empty()) {
+		const bool many = arr->size() > 1;
+		for (size_t i = 0; i < arr->size(); ++i) {
+			HubConfig h;
+			h.priority = static_cast<int64_t>(i);
+			std::string prefix = "hub[" + std::to_string(i) + "].";
+			if (auto e = hub_table(*arr->get(i)->as_table(), prefix, many, &h))
+				return e;
+			// Two peers with one key are one peer; two hubs on one tunnel address
+			// could not be told apart by the probe.
+			for (size_t j = 0; j < cfg.hubs.size(); ++j) {
+				auto &o = cfg.hubs[j];
+				auto &t = *arr->get(i)->as_table();
+				const toml::node &at =
+				        t.get("public_key") ? *t.get("public_key") : t;
+				if (o.public_key == h.public_key)
+					return r.error(at, prefix + "public_key",
+					               "the same key as hub[" + std::to_string(j) +
+					                       "]; every hub has its own");
+				if (many && o.tunnel_address && h.tunnel_address &&
+				    *o.tunnel_address == *h.tunnel_address)
+					return r.error(
+					        *t.get("tunnel_address"), prefix + "tunnel_address",
+					        "the same address as hub[" + std::to_string(j) +
+					                "]; every hub has its own");
+			}
+			cfg.hubs.push_back(std::move(h));
+		}
+		std::stable_sort(cfg.hubs.begin(), cfg.hubs.end(),
+		                 [](const HubConfig &a, const HubConfig &b) {
+			                 return a.priority < b.priority;
+		                 });
+	} else {
+		return r.error(*n, "hub",
+		               std::string("expected a table ([hub]) or tables ([[hub]]), found ") +
+		                       type_name(*n));
+	}
+	cfg.hub = cfg.hubs.front();
+	return std::nullopt;
+}
+
+Parser::Opt Parser::hub_table(const toml::table &t, const std::string &prefix, bool many,
+                              HubConfig *hp)
+{
+	if (auto e = r.check_keys(t, prefix,
 	                          {"public_key", "endpoint", "allowed_ips", "persistent_keepalive",
-	                           "preshared_key_file", "tunnel_address"}))
+	                           "preshared_key_file", "tunnel_address", "priority"}))
 		return e;
-	auto &h = cfg.hub;
+	auto &h = *hp;
 
-	auto *pk = t->get("public_key");
+	auto *pk = t.get("public_key");
 	if (!pk)
-		return missing(*t, "hub.public_key");
-	if (auto e = want_public_key(*pk, "hub.public_key", &h.public_key))
+		return missing(t, prefix + "public_key");
+	if (auto e = want_public_key(*pk, prefix + "public_key", &h.public_key))
 		return e;
 
-	auto *ep = t->get("endpoint");
+	auto *ep = t.get("endpoint");
 	if (!ep)
-		return missing(*t, "hub.endpoint");
+		return missing(t, prefix + "endpoint");
 	std::string s, why;
-	if (auto e = want_string(*ep, "hub.endpoint", &s))
+	if (auto e = want_string(*ep, prefix + "endpoint", &s))
 		return e;
 	auto endpoint = parse_endpoint(s, &why);
 	if (!endpoint)
-		return r.error(*ep, "hub.endpoint", "`" + s + "': " + why);
+		return r.error(*ep, prefix + "endpoint", "`" + s + "': " + why);
 	h.endpoint = *endpoint;
 
-	auto *aips = t->get("allowed_ips");
+	auto *aips = t.get("allowed_ips");
 	if (!aips)
-		return missing(*t, "hub.allowed_ips");
+		return missing(t, prefix + "allowed_ips");
 	std::vector<std::pair<std::string, const toml::node *>> list;
-	if (auto e = want_strings(*aips, "hub.allowed_ips", &list))
+	if (auto e = want_strings(*aips, prefix + "allowed_ips", &list))
 		return e;
 	for (auto &[str, n] : list) {
 		auto p = parse_prefix(str);
 		if (!p)
-			return r.error(*n, "hub.allowed_ips", "`" + str + "' is not a CIDR prefix");
+			return r.error(*n, prefix + "allowed_ips",
+			               "`" + str + "' is not a CIDR prefix");
 		if (p->is_default())
 			return r.error(
-			        *n, "hub.allowed_ips",
+			        *n, prefix + "allowed_ips",
 			        "`" + str +
 			                "' is a default route; wgn routes only the hub's networks "
 			                "and does not yet manage full-tunnel routing (policy rules "
@@ -287,33 +337,41 @@ Parser::Opt Parser::hub()
 	}
 
 	int64_t v;
-	if (auto *n = t->get("persistent_keepalive")) {
-		if (auto e = want_int(*n, "hub.persistent_keepalive", 0, 65535, &v))
+	if (auto *n = t.get("persistent_keepalive")) {
+		if (auto e = want_int(*n, prefix + "persistent_keepalive", 0, 65535, &v))
 			return e;
 		if (v > 0)
 			h.persistent_keepalive = static_cast<uint16_t>(v);
 	}
-	if (auto *n = t->get("preshared_key_file")) {
+	if (auto *n = t.get("preshared_key_file")) {
 		std::filesystem::path p;
-		if (auto e = want_path(*n, "hub.preshared_key_file", &p))
+		if (auto e = want_path(*n, prefix + "preshared_key_file", &p))
 			return e;
 		h.preshared_key_file = p;
 		if (opt.read_key_files) {
 			auto k = read_key_file(p, "preshared key", true);
 			if (!k)
-				return r.error(*n, "hub.preshared_key_file", k.error().message);
+				return r.error(*n, prefix + "preshared_key_file",
+				               k.error().message);
 			h.preshared_key = *k;
 		}
 	}
-	if (auto *n = t->get("tunnel_address")) {
-		if (auto e = want_string(*n, "hub.tunnel_address", &s))
+	if (auto *n = t.get("tunnel_address")) {
+		if (auto e = want_string(*n, prefix + "tunnel_address", &s))
 			return e;
 		auto a = parse_ip(s);
 		if (!a)
-			return r.error(*n, "hub.tunnel_address",
+			return r.error(*n, prefix + "tunnel_address",
 			               "`" + s + "' is not an IP address");
 		h.tunnel_address = *a;
+	} else if (many) {
+		return r.error(t, prefix + "tunnel_address",
+		               "required key is missing: with several hubs every hub is probed "
+		               "through its own tunnel address");
 	}
+	if (auto *n = t.get("priority"))
+		if (auto e = want_int(*n, prefix + "priority", -1000000, 1000000, &h.priority))
+			return e;
 	return std::nullopt;
 }
 

@@ -36,6 +36,8 @@ struct HubConfig {
 	std::optional<std::filesystem::path> preshared_key_file;
 	std::optional<SecretKey> preshared_key;
 	std::optional<IpAddr> tunnel_address;
+	// [[hub]]: lower is preferred; default the position in the file. [hub]: 0.
+	int64_t priority = 0;
 };
 
 struct ConnectConfig {
@@ -67,10 +69,15 @@ struct ControlPlaneConfig {
 struct Config {
 	std::filesystem::path path;
 	InterfaceConfig interface;
+	// The preferred hub: hubs.front(). With one hub ([hub], or one [[hub]]) the hub.
 	HubConfig hub;
 	// No [hub] table: the config of a hub itself (SPEC "wgn sync"); only loaded when
 	// ConfigLoadOptions::allow_hub_config says so, `hub` is then left empty.
 	bool is_hub_config = false;
+	// Every hub of the network, best first (priority, then the order in the file);
+	// hubs.front() is `hub`. Several hubs: one active peer carries allowed_ips, the
+	// others are standbys routed only to their own tunnel_address (SPEC "Several hubs").
+	std::vector<HubConfig> hubs;
 	ConnectConfig connect;
 	HealthConfig health;
 	std::optional<ControlPlaneConfig> control_plane;

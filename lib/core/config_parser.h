@@ -221,6 +221,7 @@ struct Parser {
 
 	Opt interface();
 	Opt hub();
+	Opt hub_table(const toml::table &t, const std::string &prefix, bool many, HubConfig *h);
 	Opt connect();
 	Opt health();
 	Opt control_plane();

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "log.h"
+#include "plan.h"
 
 namespace wgn {
 
@@ -74,7 +75,22 @@ HealthStatus evaluate(const HealthObservation &obs, double stale_after)
 		return HealthStatus::unhealthy;
 	if (static_cast<double>(*obs.handshake_age) > stale_after)
 		return HealthStatus::degraded;
+	if (auto best = best_answering_hub(obs); best && obs.active_hub && *best < *obs.active_hub)
+		return HealthStatus::degraded;
 	return HealthStatus::healthy;
+}
+
+std::optional<size_t> best_answering_hub(const HealthObservation &o)
+{
+	for (size_t i = 0; i < o.hubs.size(); ++i)
+		if (o.hubs[i].can_ping)
+			return i;
+	return std::nullopt;
+}
+
+static std::string hub_phrase(const HealthObservation &o, size_t i)
+{
+	return "hub[" + std::to_string(i) + "] " + o.hubs[i].endpoint;
 }
 
 HealthResult evaluate_result(HealthObservation obs, double stale_after)
@@ -143,12 +159,22 @@ std::string health_reason(const HealthResult &r)
 		if (!o.device_read)
 			return o.device_error.empty() ? o.interface + " is not a WireGuard device"
 			                              : o.device_error;
+		if (!o.hub_peer && o.hubs.size() > 1)
+			return "no hub's peer carries the allowed IPs on " + o.interface;
 		if (!o.hub_peer)
 			return "the hub is not a peer of " + o.interface;
 		if (o.ping_attempted && !o.ping_answered)
 			return no_answer_phrase(o) + ", " + handshake_phrase(o);
 		return handshake_phrase(o);
 	case HealthStatus::degraded:
+		if (o.handshake_age && static_cast<double>(*o.handshake_age) <= r.stale_after &&
+		    o.active_hub) {
+			auto best = best_answering_hub(o);
+			if (best && *best < *o.active_hub)
+				return "running on " + hub_phrase(o, *o.active_hub) + ", not on " +
+				       hub_phrase(o, *best) + ", which answers; " +
+				       handshake_phrase(o);
+		}
 		return handshake_phrase(o) + " (stale after " + threshold_phrase(r.stale_after) +
 		       ")";
 	case HealthStatus::healthy:
@@ -164,8 +190,21 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 	o.config = config_name;
 	o.interface = cfg.interface.name;
 	o.ping_timeout = cfg.health.ping_timeout;
-	if (cfg.hub.tunnel_address)
+	const bool several = cfg.hubs.size() > 1;
+	if (cfg.hub.tunnel_address && !several)
 		o.hub = cfg.hub.tunnel_address->str();
+	if (!several)
+		o.hub_endpoint = cfg.hub.endpoint.str();
+	const std::vector<HubConfig> one{cfg.hub};
+	const auto &hubs = several ? cfg.hubs : one;
+	for (auto &h : hubs) {
+		HubObservation ho;
+		ho.endpoint = h.endpoint.str();
+		ho.public_key = base64_encode(h.public_key);
+		if (h.tunnel_address)
+			ho.tunnel_address = h.tunnel_address->str();
+		o.hubs.push_back(ho);
+	}
 
 	auto link = sensors.link(o.interface);
 	if (!link) {
@@ -194,8 +233,28 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 		return o;
 	}
 	o.device_read = true;
+	std::optional<size_t> active =
+	        several ? active_hub_of(cfg, *dev) : std::optional<size_t>(0);
+	for (auto &p : dev->peers)
+		for (size_t i = 0; i < hubs.size(); ++i)
+			if (p.public_key == hubs[i].public_key) {
+				o.hubs[i].peer = true;
+				if (p.last_handshake_sec > 0)
+					o.hubs[i].handshake_age = std::max<int64_t>(
+					        0, sensors.now() - p.last_handshake_sec);
+			}
+	if (active) {
+		o.active_hub = active;
+		o.hubs[*active].active = true;
+	}
+	const Key active_key = active ? hubs[*active].public_key : Key{};
+	if (several && active) {
+		if (hubs[*active].tunnel_address)
+			o.hub = hubs[*active].tunnel_address->str();
+		o.hub_endpoint = hubs[*active].endpoint.str();
+	}
 	for (auto &p : dev->peers) {
-		if (p.public_key != cfg.hub.public_key)
+		if (!active || p.public_key != active_key)
 			continue;
 		o.hub_peer = true;
 		if (p.last_handshake_sec > 0)
@@ -207,13 +266,53 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 			o.endpoint = p.endpoint->str();
 	}
 
+	if (several) {
+		// Every hub at once: the standbys too, so that failover knows where to go and
+		// failback when to go.
+		if (!o.link_up)
+			return o;
+		std::vector<IpAddr> to;
+		for (auto &h : hubs)
+			to.push_back(*h.tunnel_address);
+		auto rtts = sensors.ping_all(o.interface, to, cfg.health.ping_timeout);
+		for (size_t i = 0; i < hubs.size() && i < rtts.size(); ++i) {
+			o.hubs[i].ping_attempted = true;
+			if (rtts[i]) {
+				o.hubs[i].can_ping = true;
+				o.hubs[i].rtt_ms = *rtts[i] * 1000;
+			} else if (rtts[i].error().code != Errc::unavailable) {
+				o.unknown_reason = rtts[i].error().message;
+			}
+		}
+		if (active) {
+			auto &a = o.hubs[*active];
+			o.ping_attempted = true;
+			o.ping_answered = a.can_ping;
+			o.rtt_ms = a.rtt_ms;
+			if (!a.can_ping && rtts.size() > *active &&
+			    rtts[*active].error().message.find("did not answer within") ==
+			            std::string::npos)
+				o.ping_error = rtts[*active].error().message;
+		}
+		return o;
+	}
+	if (!o.hubs.empty()) {
+		o.hubs[0].active = o.hub_peer;
+		o.active_hub = o.hub_peer ? std::optional<size_t>(0) : std::nullopt;
+	}
 	if (!cfg.hub.tunnel_address || !o.link_up || !sensors.echo_needed(o))
 		return o;
 	o.ping_attempted = true;
 	auto rtt = sensors.ping(o.interface, *cfg.hub.tunnel_address, cfg.health.ping_timeout);
+	if (!o.hubs.empty())
+		o.hubs[0].ping_attempted = true;
 	if (rtt) {
 		o.ping_answered = true;
 		o.rtt_ms = *rtt * 1000;
+		if (!o.hubs.empty()) {
+			o.hubs[0].can_ping = true;
+			o.hubs[0].rtt_ms = o.rtt_ms;
+		}
 	} else if (rtt.error().code != Errc::unavailable) {
 		// No socket, no permission: the echo was never sent, so it says nothing
 		// about the hub.
@@ -248,7 +347,30 @@ std::vector<std::string> repair_health(const Config &cfg, const HealthResult &r,
 			              ": could not bring the tunnel up: " + st.error().message);
 		return finish();
 	}
-	const auto &ep = cfg.hub.endpoint;
+	if (cfg.hubs.size() > 1 && o.active_hub) {
+		auto best = best_answering_hub(o);
+		size_t active = *o.active_hub;
+		if (best && *best != active && (!o.ping_answered || *best < active)) {
+			bool back = *best < active && o.ping_answered;
+			auto st = fx.switch_hub(cfg, *best);
+			std::string what = std::string(back ? "failed back" : "failed over") +
+			                   " from hub[" + std::to_string(active) + "] " +
+			                   o.hubs[active].endpoint + " to hub[" +
+			                   std::to_string(*best) + "] " + o.hubs[*best].endpoint;
+			if (!st) {
+				did.push_back(o.interface + ": could not switch to hub[" +
+				              std::to_string(*best) + "]: " + st.error().message);
+				return finish();
+			}
+			any = true;
+			did.push_back(o.interface + ": " + what);
+			return finish();
+		}
+		if (o.ping_answered)
+			return finish(); // stale handshake on the best hub: nothing to switch
+	}
+	const auto &ep = cfg.hubs.size() > 1 && o.active_hub ? cfg.hubs[*o.active_hub].endpoint
+	                                                     : cfg.hub.endpoint;
 	if (parse_ip(ep.host)) {
 		did.push_back(o.interface + ": hub endpoint " + ep.str() +
 		              " is an address; nothing to re-resolve");
@@ -265,7 +387,11 @@ std::vector<std::string> repair_health(const Config &cfg, const HealthResult &r,
 		              "; endpoint unchanged");
 		return finish();
 	}
-	auto st = fx.set_endpoint(o.interface, cfg.hub.public_key, *addr);
+	auto st = fx.set_endpoint(o.interface,
+	                          cfg.hubs.size() > 1 && o.active_hub
+	                                  ? cfg.hubs[*o.active_hub].public_key
+	                                  : cfg.hub.public_key,
+	                          *addr);
 	if (!st) {
 		did.push_back(o.interface + ": could not set the hub endpoint to " + addr->str() +
 		              ": " + st.error().message);

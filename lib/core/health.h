@@ -24,6 +24,19 @@ int health_exit_code(HealthStatus s);
 // down matters more than one that could not be checked). 0 for an empty list.
 int worst_health_exit_code(const std::vector<int> &codes);
 
+// One hub of a config, as a look saw it (SPEC "Several hubs": JSON `hubs`).
+struct HubObservation {
+	std::string endpoint;       // as the config has it
+	std::string public_key;     // base64
+	std::string tunnel_address; // "" when the config has none
+	bool active = false;        // its peer carries the allowed IPs
+	bool peer = false;          // the device has its peer
+	bool ping_attempted = false;
+	bool can_ping = false;
+	std::optional<double> rtt_ms;
+	std::optional<int64_t> handshake_age; // nullopt: never
+};
+
 struct HealthObservation {
 	std::string config;        // the config as named on the command line or found by --all
 	std::string interface;     // interface.name, else the config's stem
@@ -38,8 +51,13 @@ struct HealthObservation {
 	std::optional<int64_t> handshake_age;
 	uint64_t rx_bytes = 0;
 	uint64_t tx_bytes = 0;
-	std::string endpoint; // the hub's endpoint as the device has it, "" when none
-	std::string hub;      // hub.tunnel_address, "" when the config has none
+	std::string endpoint;     // the hub's endpoint as the device has it, "" when none
+	std::string hub;          // the active hub's tunnel_address, "" when the config has none
+	std::string hub_endpoint; // the active hub's endpoint as configured ("" when none is)
+	// Every hub of the config, best first (one with [hub]); with several, the fields
+	// above (hub_peer, handshake, bytes, endpoint, ping) are the active hub's.
+	std::vector<HubObservation> hubs;
+	std::optional<size_t> active_hub; // index in hubs; nullopt when no peer is active
 	double ping_timeout = 2.0;
 	bool ping_attempted = false;
 	bool ping_answered = false;
@@ -59,7 +77,8 @@ struct HealthResult {
 };
 
 // healthy: link up, handshake no older than stale_after, hub answers;
-// degraded: hub answers but the handshake is stale;
+// degraded: hub answers but the handshake is stale, or (several hubs) the active hub
+// answers but a better one answers too (the preferred hub is the best that answers);
 // unhealthy: link down, no hub peer, no handshake ever, or the hub does not answer;
 // disconnected: no interface; unknown: unknown_reason is set.
 // Without a tunnel address nothing is pinged and the handshake decides alone.
@@ -100,6 +119,16 @@ public:
 	// Round trip in milliseconds; an error of kind unavailable when no answer came.
 	virtual Result<double> ping(const std::string &ifname, const IpAddr &to,
 	                            double timeout) = 0;
+	// Several hubs: one echo to each at once (element i for to[i]). The default sends
+	// them one after the other.
+	virtual std::vector<Result<double>> ping_all(const std::string &ifname,
+	                                             const std::vector<IpAddr> &to, double timeout)
+	{
+		std::vector<Result<double>> out;
+		for (auto &a : to)
+			out.push_back(ping(ifname, a, timeout));
+		return out;
+	}
 	virtual std::optional<int64_t> connected_at(const std::string &ifname) = 0;
 	virtual std::optional<std::string> node_id(const std::string &ifname) = 0;
 	virtual int64_t now() = 0; // seconds since the epoch
@@ -123,10 +152,18 @@ public:
 	// Points the hub peer at ep, changing nothing else of the device.
 	virtual Status set_endpoint(const std::string &ifname, const Key &peer,
 	                            const SockAddr &ep) = 0;
+	// Several hubs: makes cfg.hubs[to] the active hub (ops::failover).
+	virtual Status switch_hub(const Config &cfg, size_t to) = 0;
 };
 
+// Several hubs: the best hub that answered in o (index in o.hubs), nullopt when none.
+std::optional<size_t> best_answering_hub(const HealthObservation &o);
+
 // Mends what r found: a disconnected tunnel, a link that is down or a device without the
-// hub peer is brought up (up reconciles); an unhealthy or stale one whose hub endpoint is
+// hub peer is brought up (up reconciles); with several hubs, an active hub that does not
+// answer is left for the best one that does (failover), and an active hub that answers
+// while a better one does too is left for that one (failback); an unhealthy or stale
+// one whose hub endpoint is
 // a name has it resolved again and the peer updated in place when the address changed.
 // Returns one line per thing it did or tried; empty when there was nothing to do. The
 // caller looks again afterwards. `changed` (may be null) says whether anything changed.

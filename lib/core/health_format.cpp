@@ -101,7 +101,25 @@ std::string format_health_json(const std::vector<HealthResult> &rs)
 		j["tx_bytes"] = bytes ? nlohmann::ordered_json(o.tx_bytes) : nullptr;
 		j["backend"] = o.device_read ? opt_str(o.backend) : nlohmann::ordered_json();
 		j["endpoint"] = opt_str(o.endpoint);
-		j["hub"] = opt_str(o.hub);
+		// SPEC "Several hubs": `hub` is the active hub's endpoint (as configured); the
+		// tunnel address that was pinged is `hub_tunnel_address`.
+		j["hub"] = opt_str(o.hub_endpoint);
+		j["hub_tunnel_address"] = opt_str(o.hub);
+		auto hubs = nlohmann::ordered_json::array();
+		for (auto &h : o.hubs) {
+			nlohmann::ordered_json hj;
+			hj["endpoint"] = h.endpoint;
+			hj["public_key"] = h.public_key;
+			hj["tunnel_address"] = opt_str(h.tunnel_address);
+			hj["active"] = h.active;
+			hj["can_ping"] = h.can_ping;
+			hj["handshake_age"] = h.handshake_age
+			                              ? nlohmann::ordered_json(*h.handshake_age)
+			                              : nullptr;
+			hj["rtt_ms"] = h.rtt_ms ? nlohmann::ordered_json(*h.rtt_ms) : nullptr;
+			hubs.push_back(hj);
+		}
+		j["hubs"] = hubs;
 		j["stale_after"] = r.stale_after;
 		j["exit_code"] = health_exit_code(r.status);
 		j["reason"] = health_reason(r);
@@ -279,6 +297,25 @@ const Family kFamilies[] = {
          [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
 	         if (r.obs.device_read && r.obs.hub_peer)
 		         out.push_back({l, u64(r.obs.tx_bytes)});
+         }},
+        {"wgn_hub_up", "gauge",
+         "Per hub: 1 when it answered the ICMP echo to its tunnel address, else 0.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.status == HealthStatus::unknown)
+		         return;
+	         for (auto &h : r.obs.hubs)
+		         if (h.ping_attempted)
+			         out.push_back({l + ",hub=\"" + label_value(h.endpoint) + "\"",
+			                        h.can_ping ? "1" : "0"});
+         }},
+        {"wgn_hub_active", "gauge",
+         "Per hub: 1 for the hub whose peer carries the allowed IPs, else 0.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (!r.obs.device_read)
+		         return;
+	         for (auto &h : r.obs.hubs)
+		         out.push_back({l + ",hub=\"" + label_value(h.endpoint) + "\"",
+		                        h.active ? "1" : "0"});
          }},
         {"wgn_info", "gauge", "Always 1; the labels say which backend and node id the tunnel has.",
          [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {

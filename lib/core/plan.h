@@ -25,23 +25,29 @@ struct LinkObservation {
 
 // Facts decided outside the pure layer: backend, resolved endpoint, default MTU.
 struct PlanContext {
-	bool userspace = false;               // the backend to create with
+	bool userspace = false; // the backend to create with
 	std::string userspace_program = "wireguard-go";
-	std::optional<SockAddr> endpoint;     // resolved hub endpoint (absent in dry runs)
-	uint32_t default_mtu = 1420;          // as wg-quick computes it
+	std::optional<SockAddr> endpoint; // the active hub's endpoint, resolved (absent
+	                                  // when it did not resolve, as in dry runs)
+	// Several hubs: each one's resolved endpoint by its index in cfg.hubs (absent: did
+	// not resolve). Empty: only `endpoint`, for the active hub.
+	std::vector<std::optional<SockAddr>> hub_endpoints;
+	size_t active_hub = 0;       // index in cfg.hubs of the hub that carries
+	                             // allowed_ips
+	uint32_t default_mtu = 1420; // as wg-quick computes it
 };
 
 enum class OpKind {
-	create_link,   // kernel: ip link add NAME type wireguard
-	start_daemon,  // userspace: wireguard-go NAME
-	set_device,    // wg set ... / wg syncconf
+	create_link,  // kernel: ip link add NAME type wireguard
+	start_daemon, // userspace: wireguard-go NAME
+	set_device,   // wg set ... / wg syncconf
 	add_address,
 	del_address,
 	set_mtu,
 	add_route,
 	del_route,
 	link_up,
-	verify,        // ICMP echo to the hub's tunnel address, or a handshake
+	verify, // ICMP echo to the hub's tunnel address, or a handshake
 	delete_link,
 	stop_daemon,
 	remove_run_state,
@@ -56,9 +62,9 @@ struct Operation {
 };
 
 std::vector<Operation> plan_up(const Config &cfg, const LinkObservation &obs,
-			       const PlanContext &ctx);
+                               const PlanContext &ctx);
 std::vector<Operation> plan_down(const std::string &ifname, const LinkObservation &obs,
-				 bool has_run_state);
+                                 bool has_run_state);
 
 // True when the plan changes nothing on the system (only a verify, or nothing).
 bool plan_is_noop(const std::vector<Operation> &ops);
@@ -68,5 +74,22 @@ bool plan_is_noop(const std::vector<Operation> &ops);
 std::vector<IpPrefix> routes_for(const Config &cfg);
 
 std::string format_plan(const std::vector<Operation> &ops);
+
+// Several hubs (SPEC "Several hubs"). The allowed IPs of hub i's peer when hub `active`
+// is active: with one hub, its allowed_ips; with several, the active one's allowed_ips
+// and its own tunnel address (a host route, when they do not cover it), and a standby's
+// tunnel address only.
+std::vector<IpPrefix> hub_allowed_ips(const Config &cfg, size_t hub, size_t active);
+// The hub whose peer on the device carries its allowed_ips (beyond its own tunnel
+// address), best first; nullopt when none does.
+std::optional<size_t> active_hub_of(const Config &cfg, const DeviceState &dev);
+// The one request that makes hub `to` active: every hub's peer gets its allowed IPs
+// replaced, the standbys first, so the kernel (or daemon) moves each prefix from the
+// old active peer to the new one within the request and no prefix ever has two peers.
+DeviceConfig switch_hub_config(const Config &cfg, size_t to);
+// "wg set wg0 peer KEY allowed-ips ... peer KEY allowed-ips ...", for the [#] line.
+std::string describe_switch(const std::string &ifname, const DeviceConfig &d);
+// The hub's endpoint as the config has it, and its index: "hub[1] 192.0.2.2:51820".
+std::string hub_label(const Config &cfg, size_t hub);
 
 } // namespace wgn

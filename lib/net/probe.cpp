@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include <netinet/icmp6.h>
 #include <netinet/ip.h>
@@ -181,76 +182,150 @@ IpAddr first_host(const IpPrefix &prefix)
 	return a;
 }
 
-Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double timeout,
-                            const ProbeOptions &opt)
-{
-	const int family = dst.family;
-	const int proto = family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
-	const std::string hub = "hub " + dst.str();
+namespace {
 
+// One echo in flight: its socket and what its reply must carry.
+struct Echo {
+	std::optional<UniqueFd> sock;
+	bool raw = false;
+	int family = AF_INET;
+	uint16_t id = 0;
+	std::string payload;
+	std::string hub;
+	std::optional<Result<double>> result; // set once decided
+};
+
+// Opens the socket of one echo and sends it; a failure decides e.result.
+void send_echo(Echo &e, const std::string &ifname, const IpAddr &dst, uint16_t seq)
+{
+	e.family = dst.family;
+	const int proto = e.family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
+	e.hub = "hub " + dst.str();
 	// A ping socket needs no privilege when ping_group_range admits our group; the
 	// kernel refuses it with EACCES otherwise, and then only a raw socket will do.
-	bool raw = false;
-	int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, proto);
+	int s = socket(e.family, SOCK_DGRAM | SOCK_CLOEXEC, proto);
 	if (s < 0 && (errno == EACCES || errno == EPERM || errno == EPROTONOSUPPORT)) {
-		raw = true;
-		s = socket(family, SOCK_RAW | SOCK_CLOEXEC, proto);
+		e.raw = true;
+		s = socket(e.family, SOCK_RAW | SOCK_CLOEXEC, proto);
 	}
-	if (s < 0)
-		return sys_error(
-		        std::string("cannot open an ICMP socket to probe ") + hub +
+	if (s < 0) {
+		e.result = sys_error(
+		        std::string("cannot open an ICMP socket to probe ") + e.hub +
 		        (errno == EPERM || errno == EACCES
 		                 ? " (needs CAP_NET_RAW or a group in net.ipv4.ping_group_range)"
 		                 : ""));
-	UniqueFd sock(s);
-	if (auto st = bind_to_device(s, ifname); !st)
-		return st.error();
-	if (raw && family == AF_INET6) {
+		return;
+	}
+	e.sock.emplace(s);
+	if (auto st = bind_to_device(s, ifname); !st) {
+		e.result = st.error();
+		return;
+	}
+	if (e.raw && e.family == AF_INET6) {
 		// Only echo replies: a raw ICMPv6 socket sees every neighbour message otherwise.
 		icmp6_filter f;
 		ICMP6_FILTER_SETBLOCKALL(&f);
 		ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &f);
 		setsockopt(s, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f));
 	}
-
-	uint16_t id = static_cast<uint16_t>(getpid() ^
-	                                    (Clock::now().time_since_epoch().count() & 0xffff));
-	const uint16_t seq = 1;
-	const std::string payload = random_payload();
-	const std::string req = build_echo_request(family, id, seq, payload);
+	e.id = static_cast<uint16_t>(getpid() ^ (Clock::now().time_since_epoch().count() & 0xffff));
+	e.payload = random_payload();
+	const std::string req = build_echo_request(e.family, e.id, seq, e.payload);
 	SockAddr to = to_sockaddr(dst, 0);
-
-	auto t0 = Clock::now();
 	if (sendto(s, req.data(), req.size(), 0, reinterpret_cast<const sockaddr *>(&to.ss),
 	           to.len) < 0) {
-		int e = errno;
-		if (e == EPERM || e == EACCES)
-			return sys_error("cannot send an ICMP echo to " + hub);
+		int err = errno;
+		if (err == EPERM || err == EACCES) {
+			e.result = sys_error("cannot send an ICMP echo to " + e.hub);
+			return;
+		}
 		// WireGuard says ENOKEY or EDESTADDRREQ when it has no peer or endpoint for
 		// dst; routing says unreachable. Either way the hub cannot answer.
-		return make_error(Errc::unavailable, hub + " cannot be reached through " + ifname +
-		                                             ": " + std::strerror(e));
+		e.result =
+		        make_error(Errc::unavailable, e.hub + " cannot be reached through " +
+		                                              ifname + ": " + std::strerror(err));
 	}
+}
 
+} // namespace
+
+std::vector<Result<double>> ping_many(const std::string &ifname, const std::vector<IpAddr> &dsts,
+                                      double timeout, bool stop_at_best, const ProbeOptions &opt)
+{
+	const uint16_t seq = 1;
+	std::vector<Echo> echoes(dsts.size());
+	auto t0 = Clock::now();
+	for (size_t i = 0; i < dsts.size(); ++i)
+		send_echo(echoes[i], ifname, dsts[i], seq);
+
+	auto finished = [&] {
+		for (auto &e : echoes) {
+			if (!e.result)
+				return false;
+			if (stop_at_best && *e.result)
+				return true; // every one before it is decided
+		}
+		return true;
+	};
 	uint8_t buf[1500];
-	for (;;) {
+	bool cancelled_early = false;
+	while (!finished()) {
 		double left = timeout - seconds_since(t0);
 		if (left <= 0)
 			break;
-		int w = wait_readable(s, opt.cancel_fd, left);
-		if (w < 0)
-			return cancelled();
-		if (w == 0)
+		std::vector<pollfd> p;
+		std::vector<size_t> which;
+		for (size_t i = 0; i < echoes.size(); ++i)
+			if (!echoes[i].result) {
+				p.push_back({echoes[i].sock->get(), POLLIN, 0});
+				which.push_back(i);
+			}
+		p.push_back({opt.cancel_fd, POLLIN, 0});
+		int r = poll(p.data(), p.size(), poll_ms(left));
+		if (r < 0) {
+			if (errno == EINTR && cancel_pending(opt.cancel_fd)) {
+				cancelled_early = true;
+				break;
+			}
 			continue;
-		ssize_t n = recv(s, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0)
-			continue; // an ICMP error or a spurious wakeup: the answer may still come
-		if (is_echo_reply(family, buf, static_cast<size_t>(n), raw && family == AF_INET,
-		                  raw, id, seq, payload))
-			return seconds_since(t0);
+		}
+		if (p.back().revents & POLLIN) {
+			cancelled_early = true;
+			break;
+		}
+		for (size_t k = 0; k < which.size(); ++k) {
+			if (!(p[k].revents & (POLLIN | POLLERR)))
+				continue;
+			Echo &e = echoes[which[k]];
+			ssize_t n = recv(e.sock->get(), buf, sizeof(buf), MSG_DONTWAIT);
+			if (n < 0)
+				continue; // an ICMP error or a spurious wakeup: the answer may
+				          // still come
+			if (is_echo_reply(e.family, buf, static_cast<size_t>(n),
+			                  e.raw && e.family == AF_INET, e.raw, e.id, seq,
+			                  e.payload))
+				e.result = seconds_since(t0);
+		}
 	}
-	return make_error(Errc::unavailable,
-	                  hub + " did not answer within " + format_seconds(timeout) + "s");
+	std::vector<Result<double>> out;
+	for (auto &e : echoes) {
+		if (e.result)
+			out.push_back(std::move(*e.result));
+		else if (cancelled_early)
+			out.push_back(cancelled());
+		else
+			out.push_back(make_error(Errc::unavailable,
+			                         e.hub + " did not answer within " +
+			                                 format_seconds(timeout) + "s"));
+	}
+	return out;
+}
+
+Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double timeout,
+                            const ProbeOptions &opt)
+{
+	auto r = ping_many(ifname, {dst}, timeout, false, opt);
+	return std::move(r.front());
 }
 
 Result<double> wait_for_handshake(WireGuardControl &wg, const std::string &ifname, const Key &peer,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "device.h"
 #include "error.h"
@@ -26,7 +27,17 @@ struct ProbeOptions {
 // answer within 5.0s"); os (71) when the socket cannot be made; no_perm (77) when
 // neither kind of socket is allowed.
 Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double timeout,
-			    const ProbeOptions &opt = {});
+                            const ProbeOptions &opt = {});
+
+// One echo to each of dsts at once through ifname, each with its own socket, waiting
+// up to timeout for the replies: the probe of several hubs costs one timeout, not one
+// per hub. Element i is what ping_through would have said for dsts[i]. With
+// stop_at_best, the wait ends as soon as some dsts[k] answered and every dsts[j], j < k,
+// answered or could not be sent (the first in the list that answers is all that is
+// wanted); the ones still pending then say they did not answer.
+std::vector<Result<double>> ping_many(const std::string &ifname, const std::vector<IpAddr> &dsts,
+                                      double timeout, bool stop_at_best = false,
+                                      const ProbeOptions &opt = {});
 
 // Waits until the device reports a handshake with peer newer than after_epoch (seconds
 // since the epoch), polling its state with the remaining time. Before waiting it sends
@@ -34,8 +45,8 @@ Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double
 // cover), because WireGuard starts a handshake only when it has something to send.
 // Returns the seconds waited. Errors: unavailable when none came within timeout.
 Result<double> wait_for_handshake(WireGuardControl &wg, const std::string &ifname, const Key &peer,
-				  int64_t after_epoch, const IpAddr &kick_dst, double timeout,
-				  const ProbeOptions &opt = {});
+                                  int64_t after_epoch, const IpAddr &kick_dst, double timeout,
+                                  const ProbeOptions &opt = {});
 
 // The pure parts, tested without sockets.
 // An echo request: type 8 (v4) or 128 (v6), the given id and seq, then payload. The
@@ -45,7 +56,7 @@ std::string build_echo_request(int family, uint16_t id, uint16_t seq, const std:
 // when ip_header is set) is the echo reply to (id, seq, payload). check_id is false
 // for ping sockets, whose id the kernel chooses.
 bool is_echo_reply(int family, const uint8_t *buf, size_t len, bool ip_header, bool check_id,
-		   uint16_t id, uint16_t seq, const std::string &payload);
+                   uint16_t id, uint16_t seq, const std::string &payload);
 uint16_t inet_checksum(const uint8_t *p, size_t len);
 // The host address verification kicks when the hub has no tunnel address: the first
 // address after the network of prefix (10.0.0.0/24 -> 10.0.0.1), or the address itself

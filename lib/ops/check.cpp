@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "failover.h"
 #include "fsutil.h"
 #include "log.h"
 #include "probe.h"
@@ -51,6 +52,11 @@ public:
 	Result<double> ping(const std::string &ifname, const IpAddr &to, double timeout) override
 	{
 		return ping_through(ifname, to, timeout);
+	}
+	std::vector<Result<double>> ping_all(const std::string &ifname,
+	                                     const std::vector<IpAddr> &to, double timeout) override
+	{
+		return ping_many(ifname, to, timeout);
 	}
 	std::optional<int64_t> connected_at(const std::string &ifname) override
 	{
@@ -125,6 +131,14 @@ Status UpRepairs::set_endpoint(const std::string &ifname, const Key &peer, const
 	std::string backend;
 	effect("wg set " + ifname + " peer (hub) endpoint " + ep.str());
 	return control(ifname, &backend)->set_device(ifname, d);
+}
+
+Status UpRepairs::switch_hub(const Config &cfg, size_t to)
+{
+	auto o = failover(cfg, to);
+	if (o.error)
+		return *o.error;
+	return Ok{};
 }
 
 HealthResult unknown_health(const std::string &config, const std::string &ifname,

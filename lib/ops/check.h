@@ -52,6 +52,7 @@ public:
 	Result<SockAddr> resolve(const Endpoint &ep) override; // as `up` resolves it
 	Status set_endpoint(const std::string &ifname, const Key &peer,
 	                    const SockAddr &ep) override;
+	Status switch_hub(const Config &cfg, size_t to) override; // ops::failover
 
 	std::optional<UpOutcome> last_up;
 

@@ -172,11 +172,23 @@ Result<PlanContext> make_plan_context(const Config &cfg, Rtnl *rtnl, const LinkO
 			return u.error();
 		ctx.userspace = *u;
 	}
+	// Several hubs: the one the device routes through stays active (a reconcile does
+	// not switch hubs); a new device starts with the preferred one.
+	if (cfg.hubs.size() > 1 && obs.device)
+		ctx.active_hub = active_hub_of(cfg, *obs.device).value_or(0);
 	// A name that does not resolve now is tried again on every attempt. A hub's own
 	// config has no endpoint to dial.
-	if (!cfg.is_hub_config)
-		if (auto ep = resolve_endpoint(cfg.hub.endpoint))
-			ctx.endpoint = *ep;
+	if (cfg.is_hub_config) {
+	} else if (cfg.hubs.size() > 1) {
+		for (auto &h : cfg.hubs) {
+			auto ep = resolve_endpoint(h.endpoint);
+			ctx.hub_endpoints.push_back(ep ? std::optional<SockAddr>(*ep)
+			                               : std::nullopt);
+		}
+		ctx.endpoint = ctx.hub_endpoints[ctx.active_hub];
+	} else if (auto ep = resolve_endpoint(cfg.hub.endpoint)) {
+		ctx.endpoint = *ep;
+	}
 	uint32_t route = 0, dflt = 0;
 	if (rtnl && !cfg.interface.mtu) {
 		if (ctx.endpoint)

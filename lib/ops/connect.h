@@ -6,6 +6,7 @@
 // The effects sit behind ConnectEnv, so the loop is tested with a fake clock.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "backoff.h"
@@ -31,6 +32,9 @@ public:
 	virtual bool sleep(double seconds) = 0;
 	virtual bool interrupted() = 0;
 	virtual double jitter_unit() = 0; // uniform in [0, 1)
+	// Several hubs: the index (in cfg.hubs) of the hub that answered last and is
+	// active now; verify may switch to the best hub that answers. nullopt: one hub.
+	virtual std::optional<size_t> active_hub() { return std::nullopt; }
 };
 
 struct ConnectPolicy {
@@ -50,7 +54,7 @@ struct Connected {
 // the deadline ends it, or "interrupted" when a signal did; other errors as they came.
 // *attempts (may be null) counts the attempts made, in success and failure alike.
 Result<Connected> connect_with_retries(ConnectEnv &env, const ConnectPolicy &p,
-				       const std::string &ifname, int *attempts = nullptr);
+                                       const std::string &ifname, int *attempts = nullptr);
 
 // The hub endpoint as a socket address: a numeric host as it is, a name through
 // getaddrinfo (the first answer, as wg(8) takes it). Errors: unavailable (69) when the

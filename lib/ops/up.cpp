@@ -202,6 +202,13 @@ UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
 	}
 	out.rtt = connected->rtt;
 	out.verified = true;
+	out.hub = env->active_hub();
+	if (out.hub && *out.hub < cfg.hubs.size()) {
+		auto &h = cfg.hubs[*out.hub];
+		if (*out.hub != ctx->active_hub || out.endpoint.empty())
+			if (auto ep = resolve_endpoint(h.endpoint))
+				out.endpoint = ep->str();
+	}
 
 	int64_t now = fx.wall_now();
 	const bool keep_since = out.change != UpChange::created && prev && prev->connected_at > 0;
@@ -220,16 +227,21 @@ UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
 	rs.config_path = cfg.path.string();
 	rs.config_fingerprint = config_fingerprint(cfg);
 	rs.endpoint = out.endpoint;
+	if (out.hub)
+		rs.active_hub = base64_encode(cfg.hubs[*out.hub].public_key);
 	if (auto st = fx.write_run_state(rs); !st)
 		return rollback_and_fail(st.error());
 	ex.commit();
 	out.tunnel_up = true;
 	out.connected_at = rs.connected_at;
 
-	std::string how = cfg.hub.tunnel_address
-	                          ? "hub " + cfg.hub.tunnel_address->str() + " answered in " +
+	const HubConfig &active = out.hub ? cfg.hubs[*out.hub] : cfg.hub;
+	std::string how = active.tunnel_address
+	                          ? "hub " + active.tunnel_address->str() + " answered in " +
 	                                    ms(connected->rtt) + " ms"
 	                          : "handshake with the hub done";
+	if (out.hub)
+		how = hub_label(cfg, *out.hub) + " is active, " + how;
 	progress(dev + " is up (" + up_change_name(out.change) + ", " + out.backend + "); " + how +
 	         ", attempt " + std::to_string(out.attempts) + "/" +
 	         std::to_string(out.max_attempts));

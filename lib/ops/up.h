@@ -52,8 +52,10 @@ struct UpOutcome {
 	UpChange change = UpChange::unchanged;
 	// This run proved that the tunnel carries traffic (false for a recorded no-op).
 	bool verified = false;
-	std::string backend;       // "kernel" | "userspace"; "" when not decided yet
-	std::string endpoint;      // the hub endpoint as resolved, "" when it did not resolve
+	std::string backend;  // "kernel" | "userspace"; "" when not decided yet
+	std::string endpoint; // the hub endpoint as resolved, "" when it did not resolve
+	// Several hubs: the index in cfg.hubs of the active hub (the best that answered).
+	std::optional<size_t> hub;
 	int attempts = 0;          // verification attempts made
 	int max_attempts = 0;      // connect.max_retries + 1
 	std::optional<double> rtt; // seconds, of the answer that counted

@@ -31,11 +31,33 @@ public:
 	    : cfg_(cfg), ex_(ex), wg_(wg), current_(current), handshake_after_(handshake_after)
 	{}
 
+	const HubConfig &hub()
+	{
+		if (cfg_.hubs.size() <= 1)
+			return cfg_.hub;
+		return cfg_.hubs[active_index()];
+	}
+	size_t active_index()
+	{
+		if (!active_) {
+			auto d = wg_.get_device(cfg_.interface.name);
+			active_ = d ? active_hub_of(cfg_, *d).value_or(0) : 0;
+		}
+		return *active_;
+	}
+	std::optional<size_t> active_hub() override
+	{
+		if (cfg_.hubs.size() <= 1)
+			return std::nullopt;
+		return active_index();
+	}
+
 	Status refresh_endpoint() override
 	{
-		if (current_ && !endpoint_is_name(cfg_.hub.endpoint))
+		const HubConfig &h = hub();
+		if (current_ && !endpoint_is_name(h.endpoint))
 			return Ok{};
-		auto ep = resolve_endpoint(cfg_.hub.endpoint);
+		auto ep = resolve_endpoint(h.endpoint);
 		if (!ep)
 			return ep.error();
 		if (current_ && *current_ == *ep)
@@ -43,11 +65,11 @@ public:
 		// Through the executor, so that a rollback restores the endpoint too.
 		Operation op{OpKind::set_device, std::nullopt, 0, {}, ""};
 		PeerConfig pc;
-		pc.public_key = cfg_.hub.public_key;
+		pc.public_key = h.public_key;
 		pc.endpoint = *ep;
 		op.device.peers.push_back(pc);
-		op.text = "wg set " + cfg_.interface.name + " peer " +
-		          base64_encode(cfg_.hub.public_key) + " endpoint " + ep->str();
+		op.text = "wg set " + cfg_.interface.name + " peer " + base64_encode(h.public_key) +
+		          " endpoint " + ep->str();
 		auto st = ex_.apply(op);
 		if (st)
 			current_ = *ep;
@@ -58,6 +80,8 @@ public:
 		ProbeOptions po;
 		po.cancel_fd = SignalWatch::fd();
 		const auto &dev = cfg_.interface.name;
+		if (cfg_.hubs.size() > 1)
+			return verify_hubs(timeout, po);
 		if (cfg_.hub.tunnel_address)
 			return ping_through(dev, *cfg_.hub.tunnel_address, timeout, po);
 		return wait_for_handshake(wg_, dev, cfg_.hub.public_key, handshake_after_,
@@ -75,12 +99,51 @@ public:
 	double jitter_unit() override { return jitter_.next(); }
 
 private:
+	// Several hubs: one echo to each at once; the best that answers becomes active
+	// (through the executor, so that a rollback puts the allowed IPs back).
+	Result<double> verify_hubs(double timeout, const ProbeOptions &po)
+	{
+		const auto &dev = cfg_.interface.name;
+		size_t active = active_index();
+		std::vector<IpAddr> dsts;
+		for (auto &h : cfg_.hubs)
+			dsts.push_back(*h.tunnel_address);
+		auto rs = ping_many(dev, dsts, timeout, true, po);
+		size_t best = rs.size();
+		for (size_t i = 0; i < rs.size() && best == rs.size(); ++i)
+			if (rs[i])
+				best = i;
+		if (best == rs.size()) {
+			for (auto &r : rs)
+				if (r.error().code != Errc::unavailable)
+					return r.error();
+			return make_error(Errc::unavailable,
+			                  "no hub answered within " + format_seconds(timeout) +
+			                          "s (" + rs[active].error().message + ")");
+		}
+		if (best != active) {
+			Operation op{OpKind::set_device, std::nullopt, 0, {}, ""};
+			op.device = switch_hub_config(cfg_, best);
+			op.text = describe_switch(dev, op.device);
+			if (auto st = ex_.apply(op); !st)
+				return st.error();
+			progress(dev + ": " + hub_label(cfg_, best) + " answered" +
+			         (best > active ? " and " + hub_label(cfg_, active) + " did not"
+			                        : "") +
+			         "; " + hub_label(cfg_, best) + " is active");
+			active_ = best;
+			current_.reset();
+		}
+		return *rs[best];
+	}
+
 	const Config &cfg_;
 	Executor &ex_;
 	WireGuardControl &wg_;
 	std::optional<SockAddr> current_;
 	int64_t handshake_after_;
 	Jitter jitter_;
+	std::optional<size_t> active_;
 };
 
 class SystemUpEffects final : public UpEffects {

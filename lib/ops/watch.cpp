@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "backoff.h"
+#include "hub_selector.h"
 #include "log.h"
 
 namespace wgn::ops {
@@ -53,6 +54,13 @@ Result<double> CounterSensors::ping(const std::string &ifname, const IpAddr &to,
 			if (p.public_key == hub_)
 				last_rx_ = p.rx_bytes;
 	return rtt;
+}
+
+std::vector<Result<double>> CounterSensors::ping_all(const std::string &ifname,
+                                                     const std::vector<IpAddr> &to, double timeout)
+{
+	echoes += static_cast<int>(to.size());
+	return in_.ping_all(ifname, to, timeout);
 }
 
 std::optional<int64_t> CounterSensors::connected_at(const std::string &ifname)
@@ -206,6 +214,7 @@ private:
 		if (u.tunnel_up) {
 			cfg_ = std::move(*c);
 			misses_ = 0;
+			selector_ = HubSelector(cfg_.health.failures, cfg_.health.failback_after);
 		} else if (auto *e = u.failure()) {
 			complain(cfg_.interface.name +
 			         ": the reloaded configuration did not come up: " + e->message);
@@ -239,6 +248,7 @@ private:
 			if (u.tunnel_up) {
 				up_failures_ = 0;
 				next_up_at_ = 0;
+				selector_.switched();
 				r = fx_.look(cfg_);
 				note = "brought up again";
 			} else {
@@ -253,6 +263,8 @@ private:
 				note = "bring-up failed " + std::to_string(up_failures_) +
 				       " time(s); next in " + format_seconds(d) + "s";
 			}
+		} else if (r.obs.hubs.size() > 1 && r.obs.active_hub) {
+			note = several_hubs(r);
 		} else if (r.status == HealthStatus::unhealthy) {
 			++misses_;
 			note = std::to_string(misses_) + " miss(es) in a row";
@@ -268,6 +280,74 @@ private:
 			         health_reason(r));
 		last_ = r;
 		out_.last = r;
+		return note;
+	}
+
+	// Several hubs: failover, failback, or (all down) re-resolution with backoff.
+	// r becomes the look after a switch. Returns the note for STATUS=.
+	std::string several_hubs(HealthResult &r)
+	{
+		const std::string &dev = cfg_.interface.name;
+		std::vector<bool> answered;
+		bool any = false;
+		for (auto &h : r.obs.hubs) {
+			answered.push_back(h.can_ping);
+			any = any || h.can_ping;
+		}
+		size_t active = *r.obs.active_hub;
+		double now = fx_.now();
+		auto sw = selector_.look(now, active, answered);
+		misses_ = selector_.misses();
+		if (sw) {
+			auto label = [&](size_t i) {
+				return "hub[" + std::to_string(i) + "] " + r.obs.hubs[i].endpoint;
+			};
+			std::string what =
+			        sw->failback
+			                ? "failing back to " + label(sw->to) +
+			                          ", which answered for " +
+			                          format_seconds(selector_.streak(sw->to, now)) +
+			                          "s"
+			                : "failing over from " + label(active) + " after " +
+			                          std::to_string(misses_) + " misses to " +
+			                          label(sw->to);
+			progress(dev + ": " + what);
+			auto f = fx_.switch_hub(cfg_, sw->to);
+			pending_ |= fx_.wait(0);
+			if (f.error) {
+				complain(dev + ": could not switch to " + label(sw->to) + ": " +
+				         f.error->message);
+				return "switch to " + label(sw->to) + " failed";
+			}
+			selector_.switched();
+			misses_ = 0;
+			repair_failures_ = 0;
+			next_repair_at_ = 0;
+			if (sw->failback)
+				++out_.failbacks;
+			else
+				++out_.failovers;
+			r = fx_.look(cfg_);
+			return (sw->failback ? "failed back to " : "failed over to ") +
+			       label(sw->to);
+		}
+		if (any) {
+			repair_failures_ = 0;
+			next_repair_at_ = 0;
+			return misses_ ? std::to_string(misses_) + " miss(es) in a row" : "";
+		}
+		std::string note =
+		        "no hub answers; " + std::to_string(misses_) + " miss(es) in a row";
+		if (misses_ >= cfg_.health.failures && now >= next_repair_at_) {
+			for (auto &line : fx_.repair(cfg_, r))
+				progress(line);
+			BackoffPolicy b;
+			b.initial = cfg_.connect.initial_backoff;
+			b.max = cfg_.connect.max_backoff;
+			double d = b.delay(repair_failures_++, fx_.jitter_unit());
+			next_repair_at_ = fx_.now() + d;
+			note += "; next re-resolve in " + format_seconds(d) + "s";
+		}
 		return note;
 	}
 
@@ -295,6 +375,9 @@ private:
 	double next_up_at_ = 0;
 	bool textfile_failed_ = false;
 	std::optional<HealthResult> last_;
+	HubSelector selector_{cfg_.health.failures, cfg_.health.failback_after};
+	int repair_failures_ = 0;
+	double next_repair_at_ = 0;
 };
 
 } // namespace

@@ -11,8 +11,13 @@
 //     and after a failed bring-up the next one waits [connect]'s backoff (jittered),
 //     growing with each failure; looks go on meanwhile.
 //     The hub does not answer: a miss; after health.failures misses in a row the hub's
-//     endpoint is re-resolved (repair_health). With several hubs this is where the
-//     failover to the best answering hub slots in.
+//     endpoint is re-resolved (repair_health).
+//     Several hubs (every look echoes every hub at once): HubSelector decides. After
+//     health.failures misses of the active hub, failover to the best hub that answered
+//     (ops::failover: one request, nothing recreated); a better hub that has answered
+//     every look for health.failback_after seconds: failback. No hub answers: the
+//     looks go on every interval, and the active hub's endpoint is re-resolved with
+//     [connect]'s backoff (the first after health.failures misses).
 //  3. The metrics to health.textfile_dir when set; STATUS= (the human line of health
 //     and what the loop is doing) and WATCHDOG=1 to the service manager.
 //  4. A wait until the next interval, cut short by a signal: SIGHUP reloads the config
@@ -29,6 +34,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "failover.h"
 #include "health.h"
 #include "up.h"
 
@@ -51,6 +57,8 @@ public:
 	Result<std::optional<Link>> link(const std::string &ifname) override;
 	Result<DeviceState> device(const std::string &ifname, std::string *backend) override;
 	Result<double> ping(const std::string &ifname, const IpAddr &to, double timeout) override;
+	std::vector<Result<double>>
+	ping_all(const std::string &ifname, const std::vector<IpAddr> &to, double timeout) override;
 	std::optional<int64_t> connected_at(const std::string &ifname) override;
 	std::optional<std::string> node_id(const std::string &ifname) override;
 	int64_t now() override;
@@ -76,6 +84,8 @@ public:
 	virtual HealthResult look(const Config &cfg) = 0;
 	// Re-resolves the hub endpoint of an unhealthy tunnel (repair_health's lines).
 	virtual std::vector<std::string> repair(const Config &cfg, const HealthResult &r) = 0;
+	// Several hubs: makes cfg.hubs[to] active (ops::failover).
+	virtual FailoverOutcome switch_hub(const Config &cfg, size_t to) = 0;
 	virtual Status write_textfile(const std::filesystem::path &dir, const HealthResult &r) = 0;
 	// One sd_notify datagram; errors are the effects' to say (once).
 	virtual void notify(const std::string &state) = 0;
@@ -94,6 +104,8 @@ struct WatchOutcome {
 	int loops = 0;
 	int bring_ups = 0;                // ups after the first (link lost), successful or not
 	int reloads = 0;                  // SIGHUPs whose config loaded
+	int failovers = 0;                // switches to another hub because the active missed
+	int failbacks = 0;                // switches back to a better hub that answers again
 	std::optional<HealthResult> last; // the last look
 };
 

@@ -8,6 +8,7 @@
 #include "backoff.h"
 #include "check.h"
 #include "dataplane.h"
+#include "failover.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "watch.h"
@@ -50,6 +51,10 @@ public:
 		auto fx = system_up_effects();
 		UpRepairs repairs(*fx, opt_);
 		return repair_health(cfg, r, repairs);
+	}
+	FailoverOutcome switch_hub(const Config &cfg, size_t to) override
+	{
+		return failover(cfg, to);
 	}
 	Status write_textfile(const std::filesystem::path &dir, const HealthResult &r) override
 	{

@@ -49,6 +49,8 @@ std::string run_state_to_json(const RunState &st)
 	};
 	if (!st.daemon_program.empty())
 		j["daemon_program"] = st.daemon_program;
+	if (!st.active_hub.empty())
+		j["active_hub"] = st.active_hub;
 	if (st.reconciled_at) {
 		j["reconciled_at"] = st.reconciled_at;
 		j["reconciled_at_iso"] = iso8601_utc(st.reconciled_at);
@@ -138,7 +140,7 @@ std::optional<RunState> run_state_from_json(const std::string &text, std::string
 	          f.integer("attempts", 0, 1 << 20, &attempts, "a number of attempts") &&
 	          f.str("config_path", &st.config_path) &&
 	          f.str("config_fingerprint", &st.config_fingerprint) &&
-	          f.str("endpoint", &st.endpoint);
+	          f.str("endpoint", &st.endpoint) && f.str("active_hub", &st.active_hub, 64);
 	if (!ok)
 		return damaged(f.why);
 	if (has_pid)
@@ -216,6 +218,27 @@ std::string config_fingerprint(const Config &cfg)
 	        {"tunnel_address",
 	         hub.tunnel_address ? json(hub.tunnel_address->str()) : json(nullptr)},
 	};
+	// Several hubs: all of them, in order (one hub keeps the fingerprint it always had,
+	// so that an upgrade does not take a running tunnel for another configuration).
+	if (cfg.hubs.size() > 1) {
+		json hubs = json::array();
+		for (auto &h : cfg.hubs) {
+			json ips = json::array();
+			for (auto &a : h.allowed_ips)
+				ips.push_back(a.str());
+			hubs.push_back(
+			        {{"public_key", base64_encode(h.public_key)},
+			         {"endpoint", h.endpoint.str()},
+			         {"allowed_ips", ips},
+			         {"keepalive", h.persistent_keepalive
+			                               ? json(*h.persistent_keepalive)
+			                               : json(nullptr)},
+			         {"psk", h.preshared_key.has_value()},
+			         {"tunnel_address", h.tunnel_address ? json(h.tunnel_address->str())
+			                                             : json(nullptr)}});
+		}
+		j["hubs"] = hubs;
+	}
 	return sha256_hex(json_text(j));
 }
 

@@ -26,6 +26,8 @@ struct RunState {
 	std::string config_path;
 	std::string config_fingerprint; // config_fingerprint() of that config
 	std::string endpoint;           // the hub endpoint as resolved then
+	// Several hubs: the public key (base64) of the active one; "" with one hub.
+	std::string active_hub;
 };
 
 std::filesystem::path run_state_path(const std::string &ifname);

@@ -297,6 +297,11 @@ struct FakeRepairs : HealthRepairs {
 		calls.push_back("set " + ifname + " " + ep.str());
 		return Ok{};
 	}
+	Status switch_hub(const Config &, size_t to) override
+	{
+		calls.push_back("switch " + std::to_string(to));
+		return Ok{};
+	}
 };
 
 Config named_hub_config()

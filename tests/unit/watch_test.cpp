@@ -90,6 +90,19 @@ struct FakeWatch : ops::WatchEffects {
 		++repairs;
 		return {"wg0: re-resolved"};
 	}
+	std::vector<std::pair<double, size_t>> switches; // time, to
+	std::function<void(size_t)> on_switch;
+	ops::FailoverOutcome switch_hub(const Config &cfg, size_t to) override
+	{
+		switches.push_back({t, to});
+		if (on_switch)
+			on_switch(to);
+		ops::FailoverOutcome o;
+		o.interface = cfg.interface.name;
+		o.to = to;
+		o.changed = true;
+		return o;
+	}
 	Status write_textfile(const std::filesystem::path &, const HealthResult &) override
 	{
 		++textfiles;

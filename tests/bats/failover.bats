@@ -1,0 +1,395 @@
+#!/usr/bin/env bats
+# Several hubs end to end (SPEC "Several hubs", "wgn watch"): two or three hubs
+# (wireguard-go, each in its own namespace), a node, and a host behind the hubs.
+#
+#   node (10.0.0.10) --veth 192.0.2.N/24--> hub N (wireguard-go, 10.0.0.N, forwards)
+#   hub N --veth 172.16.N.0/24--> back (10.9.0.100 on lo)
+#
+# The host behind the hubs routes the node's network back through hub 1, else 2, else 3
+# (route metrics; a route whose link lost its carrier is ignored), as a routing protocol
+# would. A hub "dies" by losing its links (both veths down: a power cut), or by its
+# daemon killed and its links down.
+
+bats_require_minimum_version 1.5.0
+load test_helper
+
+: "${UAPI_DIR:=/var/run/wireguard}"
+
+setup() {
+	requires_root
+	requires_cmd ip wg wireguard-go python3
+	local id
+	id="$(printf '%04x%02x' $(($$ % 65536)) $((RANDOM % 256)))"
+	NODE_NS="wgf-${id}-n"
+	BACK_NS="wgf-${id}-b"
+	NODE_IF="wgf${id}"
+	HUBS=0
+	echo "$NODE_NS $BACK_NS $NODE_IF" >"$BATS_TEST_TMPDIR/names"
+	ip netns add "$NODE_NS"
+	ip netns add "$BACK_NS"
+	ip -n "$NODE_NS" link set lo up
+	ip -n "$BACK_NS" link set lo up
+	ip -n "$BACK_NS" address add 10.9.0.100/32 dev lo
+	for s in all default; do
+		ip netns exec "$BACK_NS" sysctl -qw "net.ipv4.conf.$s.ignore_routes_with_linkdown=1"
+	done
+	KEYS="$BATS_TEST_TMPDIR/keys"
+	mkdir -p "$KEYS"
+	chmod 700 "$KEYS"
+	(umask 077 && wg genkey >"$KEYS/node.key")
+	NODE_PUB="$(wg pubkey <"$KEYS/node.key")"
+	CONF_DIR="$BATS_TEST_TMPDIR/etc"
+	WGN_RUN_DIR="$BATS_TEST_TMPDIR/run"
+	WGN_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	mkdir -p "$CONF_DIR"
+	NODE_CONF="$CONF_DIR/$NODE_IF.toml"
+	WATCH_ERR="$BATS_TEST_TMPDIR/watch.err"
+}
+
+teardown() {
+	if [ -n "${WATCH_PID:-}" ]; then
+		kill -TERM "$WATCH_PID" 2>/dev/null || true
+		wait "$WATCH_PID" 2>/dev/null || true
+	fi
+	if [ -n "${CLIENT_PID:-}" ]; then
+		kill -TERM "$CLIENT_PID" 2>/dev/null || true
+		wait "$CLIENT_PID" 2>/dev/null || true
+	fi
+	[ -f "$BATS_TEST_TMPDIR/names" ] || return 0
+	local ns
+	for ns in $(ip netns list | awk '{print $1}' | grep "^${NODE_NS%-n}-"); do
+		local pid
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+	done
+	for ns in $(ip netns list | awk '{print $1}' | grep "^${NODE_NS%-n}-"); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -f "$UAPI_DIR/$NODE_IF.sock" "$UAPI_DIR/${NODE_IF}h"*.sock
+}
+
+# hub_add N: hub N in namespace ${id}-hN: underlay 192.0.2.N/24... each hub its own
+# /24 (192.0.2.0/24 + N), tunnel 10.0.0.N, backend link 172.16.N.1 <-> 172.16.N.2
+# (back), back routing 10.0.0.0/24 through it with metric 10 N.
+hub_add() {
+	local n="$1" ns="${NODE_NS%-n}-h$1" ifn="${NODE_IF}h$1"
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$ns" link add vu type veth peer name "vu$n" netns "$NODE_NS"
+	ip -n "$ns" address add "198.18.$n.1/24" dev vu
+	ip -n "$NODE_NS" address add "198.18.$n.2/24" dev "vu$n"
+	ip -n "$ns" link set vu up
+	ip -n "$NODE_NS" link set "vu$n" up
+	ip -n "$ns" link add vb type veth peer name "vb$n" netns "$BACK_NS"
+	ip -n "$ns" address add "172.16.$n.1/24" dev vb
+	ip -n "$BACK_NS" address add "172.16.$n.2/24" dev "vb$n"
+	ip -n "$ns" link set vb up
+	ip -n "$BACK_NS" link set "vb$n" up
+	ip -n "$ns" route add 10.9.0.0/16 via "172.16.$n.2"
+	ip -n "$BACK_NS" route add 10.0.0.0/24 via "172.16.$n.1" metric "$((10 * n))"
+	(umask 077 && wg genkey >"$KEYS/hub$n.key")
+	eval "HUB${n}_PUB=\$(wg pubkey <\"\$KEYS/hub$n.key\")"
+	hub_start "$n"
+	HUBS=$((HUBS > n ? HUBS : n))
+}
+
+# hub_start N: (re)starts hub N's wireguard-go and configures it.
+hub_start() {
+	local n="$1" ns="${NODE_NS%-n}-h$1" ifn="${NODE_IF}h$1"
+	ip netns exec "$ns" env WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
+		WG_PROCESS_FOREGROUND=1 wireguard-go "$ifn" >>"$BATS_TEST_TMPDIR/hub$n.log" 2>&1 &
+	echo $! >"$BATS_TEST_TMPDIR/hub$n.pid"
+	wait_for 5 test -S "$UAPI_DIR/$ifn.sock" || fail "hub $n did not start"
+	ip netns exec "$ns" wg set "$ifn" private-key "$KEYS/hub$n.key" listen-port 51820 \
+		peer "$NODE_PUB" allowed-ips 10.0.0.10/32
+	ip -n "$ns" address add "10.0.0.$n/24" dev "$ifn"
+	ip -n "$ns" link set "$ifn" mtu 1420 up
+}
+
+# hub_links N up|down: both links of hub N (a power cut, or its return).
+hub_links() {
+	local ns="${NODE_NS%-n}-h$1"
+	ip -n "$ns" link set vu "$2"
+	ip -n "$ns" link set vb "$2"
+	# A link set down loses its routes: put the one to the backend back.
+	[ "$2" = down ] || ip -n "$ns" route replace 10.9.0.0/16 via "172.16.$1.2"
+}
+
+hub_kill() {
+	kill -KILL "$(cat "$BATS_TEST_TMPDIR/hub$1.pid")"
+	wait "$(cat "$BATS_TEST_TMPDIR/hub$1.pid")" 2>/dev/null || true
+	rm -f "$UAPI_DIR/${NODE_IF}h$1.sock"
+}
+
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+# write_config N [TOML lines...]: N [[hub]] tables, hub 1 preferred.
+write_config() {
+	local n="$1" i pub
+	shift
+	cat >"$NODE_CONF" <<TOML
+[interface]
+private_key_file = "$KEYS/node.key"
+address = "10.0.0.10/24"
+backend = "userspace"
+TOML
+	for i in $(seq "$n"); do
+		eval "pub=\$HUB${i}_PUB"
+		cat >>"$NODE_CONF" <<TOML
+
+[[hub]]
+public_key = "$pub"
+endpoint = "198.18.$i.1:51820"
+allowed_ips = ["10.0.0.0/24", "10.9.0.0/16"]
+tunnel_address = "10.0.0.$i"
+priority = $((i * 10))
+TOML
+	done
+	cat >>"$NODE_CONF" <<TOML
+
+[connect]
+max_retries = 2
+initial_backoff = 0.2
+max_backoff = 2.0
+attempt_timeout = 2.0
+timeout = 30
+
+[health]
+interval = 2
+failures = 3
+ping_timeout = 1
+failback_after = ${FAILBACK_AFTER:-6}
+TOML
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@" >>"$NODE_CONF"
+	fi
+}
+
+node() {
+	ip netns exec "$NODE_NS" "$@"
+}
+
+node_wgn() {
+	ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
+		WGN_CONFIG_DIR="$CONF_DIR" "$WGN" "$@"
+}
+
+start_watch() {
+	(exec ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" \
+		WGN_STATE_DIR="$WGN_STATE_DIR" WGN_CONFIG_DIR="$CONF_DIR" "$WGN" watch "$NODE_IF") \
+		2>"$WATCH_ERR" &
+	WATCH_PID=$!
+	wait_for 30 node ping -c 1 -W 1 10.9.0.100 || fail "no traffic after watch: $(cat "$WATCH_ERR")"
+}
+
+# active_hub: the index (in the config, from 0) of the hub whose peer is active.
+active_hub() {
+	node_wgn health --format json "$NODE_IF" |
+		python3 -c 'import json,sys; h=json.load(sys.stdin)["hubs"]; print([i for i,x in enumerate(h) if x["active"]][0])'
+}
+
+is_active() {
+	[ "$(active_hub 2>/dev/null)" = "$1" ]
+}
+
+# The hub that answers a ping to the backend: the one the backend's reply came back
+# through is the one whose peer got rx bytes; simpler: which peer carries 10.9.0.0/16.
+peer_of_backend() {
+	node wg show "$NODE_IF" allowed-ips | awk '/10\.9\.0\.0\/16/ {print $1}'
+}
+
+@test "up activates the preferred hub; standbys carry only their tunnel address" {
+	hub_add 1
+	hub_add 2
+	write_config 2
+	run node_wgn up "$NODE_IF"
+	assert_success
+	[ "$(peer_of_backend)" = "$HUB1_PUB" ]
+	run node wg show "$NODE_IF" allowed-ips
+	assert_line "$HUB2_PUB	10.0.0.2/32"
+	# Every hub answers through the tunnel: the standby too.
+	run node ping -c 1 -W 2 10.0.0.2
+	assert_success
+	run node ping -c 1 -W 2 10.9.0.100
+	assert_success
+	run node_wgn health --format json "$NODE_IF"
+	assert_success
+	assert_output --partial '"hub":"198.18.1.1:51820"'
+	assert_output --partial '"hubs":[{"endpoint":"198.18.1.1:51820"'
+	run node_wgn health --format prometheus "$NODE_IF"
+	assert_output --partial "wgn_hub_up{interface=\"$NODE_IF\",hub=\"198.18.2.1:51820\"} 1"
+	assert_output --partial "wgn_hub_active{interface=\"$NODE_IF\",hub=\"198.18.1.1:51820\"} 1"
+	assert_output --partial "wgn_hub_active{interface=\"$NODE_IF\",hub=\"198.18.2.1:51820\"} 0"
+	run python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["active_hub"])' \
+		"$WGN_RUN_DIR/$NODE_IF.json"
+	assert_output "$HUB1_PUB"
+}
+
+@test "up with the preferred hub down activates the next; repair fails back; all down is 2" {
+	hub_add 1
+	hub_add 2
+	write_config 2
+	hub_links 1 down
+	run node_wgn up "$NODE_IF"
+	assert_success
+	[ "$(peer_of_backend)" = "$HUB2_PUB" ]
+	run node ping -c 1 -W 2 10.9.0.100
+	assert_success
+	# On hub 2 while hub 1 is down: hub 2 is the best that answers.
+	run node_wgn health "$NODE_IF"
+	assert_success
+	hub_links 1 up
+	# Hub 1 answers again: running on hub 2 is degraded.
+	wait_for 10 eval 'node_wgn health "$NODE_IF"; [ $? -eq 1 ]' || fail "not degraded"
+	run -1 node_wgn health "$NODE_IF"
+	assert_output --partial "running on hub[1] 198.18.2.1:51820"
+	local ifindex
+	ifindex="$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)"
+	run node_wgn health --repair "$NODE_IF"
+	assert_success
+	assert_output --partial "failed back from hub[1] 198.18.2.1:51820 to hub[0] 198.18.1.1:51820"
+	[ "$(peer_of_backend)" = "$HUB1_PUB" ]
+	[ "$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)" = "$ifindex" ]
+	# The active hub dies: repair fails over.
+	hub_links 1 down
+	run -2 node_wgn health "$NODE_IF"
+	run node_wgn health --repair "$NODE_IF"
+	assert_success
+	assert_output --partial "failed over from hub[0]"
+	[ "$(peer_of_backend)" = "$HUB2_PUB" ]
+	run node ping -c 1 -W 2 10.9.0.100
+	assert_success
+	# Every hub down: unhealthy, 2, and each hub says so.
+	hub_links 2 down
+	run -2 node_wgn health --format json "$NODE_IF"
+	assert_output --partial '"can_ping":false'
+	refute_output --partial '"can_ping":true'
+	run -2 node_wgn health --repair "$NODE_IF"
+}
+
+@test "watch: the active hub dies, traffic resumes through the standby within 10 s; failback after failback_after" {
+	hub_add 1
+	hub_add 2
+	FAILBACK_AFTER=6 write_config 2
+	start_watch
+	[ "$(peer_of_backend)" = "$HUB1_PUB" ]
+	local ifindex t0 took
+	ifindex="$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)"
+	# Hub 1 dies: its daemon killed and its links down.
+	hub_kill 1
+	hub_links 1 down
+	t0=$SECONDS
+	wait_for 20 node ping -c 1 -W 1 10.9.0.100 || fail "no failover: $(cat "$WATCH_ERR")"
+	took=$((SECONDS - t0))
+	[ "$took" -le 10 ] || fail "traffic resumed after ${took}s: $(cat "$WATCH_ERR")"
+	[ "$(peer_of_backend)" = "$HUB2_PUB" ]
+	grep -q "failing over from hub\[0\] 198.18.1.1:51820 after 3 misses to hub\[1\]" "$WATCH_ERR" ||
+		fail "$(cat "$WATCH_ERR")"
+	[ "$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)" = "$ifindex" ]
+	# Hub 1 comes back: once it answers (a new handshake takes up to 5 s), not before
+	# failback_after (6 s) less the interval (watch may have heard it up to one look
+	# earlier than this test), and not much later than failback_after and two looks.
+	hub_links 1 up
+	hub_start 1
+	wait_for 20 node ping -c 1 -W 1 10.0.0.1 || fail "hub 1 does not answer"
+	t0=$SECONDS
+	is_active 1 || fail "failed back at once: $(cat "$WATCH_ERR")"
+	wait_for 30 is_active 0 || fail "no failback: $(cat "$WATCH_ERR")"
+	took=$((SECONDS - t0))
+	[ "$took" -ge 3 ] || fail "failed back after ${took}s, before failback_after"
+	[ "$took" -le 12 ] || fail "failed back only after ${took}s"
+	grep -q "failing back to hub\[0\]" "$WATCH_ERR" || fail "$(cat "$WATCH_ERR")"
+	run node ping -c 1 -W 2 10.9.0.100
+	assert_success
+	[ "$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)" = "$ifindex" ]
+	kill -0 "$WATCH_PID"
+}
+
+@test "a TCP connection through the tunnel survives a failover" {
+	hub_add 1
+	hub_add 2
+	write_config 2
+	start_watch
+	# An echo server behind the hubs, and a client on the node that sends a line every
+	# 100 ms on one connection and counts the lines that come back.
+	ip netns exec "$BACK_NS" python3 -c '
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.9.0.100", 5000)); s.listen(1)
+c, _ = s.accept()
+while True:
+    d = c.recv(4096)
+    if not d: break
+    c.sendall(d)
+' &
+	local server=$!
+	wait_for 5 eval 'ip netns exec "$BACK_NS" ss -ltn | grep -q 10.9.0.100:5000'
+	node python3 -c '
+import socket, sys, time
+s = socket.create_connection(("10.9.0.100", 5000), timeout=5)
+s.settimeout(0.05)
+out = open(sys.argv[1], "w", buffering=1)
+got = 0; buf = b""
+while True:
+    try:
+        s.sendall(b"x" * 99 + b"\n")
+    except OSError as e:
+        out.write("ERROR %s\n" % e); break
+    try:
+        d = s.recv(65536)
+        if not d:
+            out.write("EOF\n"); break
+        got += d.count(b"\n"); out.write("%d\n" % got)
+    except socket.timeout:
+        pass
+    time.sleep(0.1)
+' "$BATS_TEST_TMPDIR/client.log" &
+	CLIENT_PID=$!
+	wait_for 5 eval '[ "$(tail -n1 "$BATS_TEST_TMPDIR/client.log" 2>/dev/null || echo 0)" -ge 10 ]' ||
+		fail "the stream does not flow: $(tail -n3 "$BATS_TEST_TMPDIR/client.log")"
+	hub_links 1 down
+	local before
+	before="$(tail -n1 "$BATS_TEST_TMPDIR/client.log")"
+	wait_for 20 is_active 1 || fail "no failover: $(cat "$WATCH_ERR")"
+	# The same connection carries bytes again (TCP retransmits into the new path).
+	wait_for 30 eval '[ "$(tail -n1 "$BATS_TEST_TMPDIR/client.log")" -ge $((before + 20)) ]' ||
+		fail "the stream stopped at $(tail -n1 "$BATS_TEST_TMPDIR/client.log") (was $before)"
+	run grep -c -e ERROR -e EOF "$BATS_TEST_TMPDIR/client.log"
+	assert_output 0
+	kill "$CLIENT_PID" "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
+}
+
+@test "three hubs: watch goes to the next best as hubs die, and says 2 when all are down" {
+	hub_add 1
+	hub_add 2
+	hub_add 3
+	FAILBACK_AFTER=600 write_config 3
+	start_watch
+	hub_links 1 down
+	wait_for 15 is_active 1 || fail "not on hub 2: $(cat "$WATCH_ERR")"
+	wait_for 5 node ping -c 1 -W 1 10.9.0.100
+	hub_links 2 down
+	wait_for 15 is_active 2 || fail "not on hub 3: $(cat "$WATCH_ERR")"
+	wait_for 5 node ping -c 1 -W 1 10.9.0.100 || fail "no traffic through hub 3"
+	[ "$(peer_of_backend)" = "$HUB3_PUB" ]
+	hub_links 3 down
+	run -2 node_wgn health "$NODE_IF"
+	# Watch keeps going.
+	sleep 3
+	kill -0 "$WATCH_PID"
+	grep -q "no hub answers\|unhealthy" "$WATCH_ERR" || fail "$(cat "$WATCH_ERR")"
+	# Hub 2 comes back: watch fails over to it (the best that answers).
+	hub_links 2 up
+	wait_for 15 is_active 1 || fail "not back on hub 2: $(cat "$WATCH_ERR")"
+	wait_for 5 node ping -c 1 -W 1 10.9.0.100
+}
