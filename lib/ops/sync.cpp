@@ -195,6 +195,7 @@ SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
 			candidates.push_back(&n);
 
 	std::map<Key, const FeedNode *> wanted;
+	std::map<IpAddr, std::pair<IpPrefix, Key>> node_claims;
 	std::vector<const FeedNode *> order;
 	for (const FeedNode *np : candidates) {
 		const FeedNode &n = *np;
@@ -210,19 +211,30 @@ SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
 			continue;
 		}
 		std::optional<std::string> conflict;
-		for (auto &r : n.host_routes)
+		auto routed = [&](const IpPrefix &r, const IpPrefix &prefix, const Key &owner) {
+			if (!conflict)
+				conflict = "node " + n.node_id + ": address " + r.str() +
+				           " is routed to peer " + short_key(owner) + " already (" +
+				           prefix.str() + ")";
+		};
+		for (auto &r : n.host_routes) {
 			for (auto &[prefix, owner] : claimed)
 				if (owner != n.public_key && prefix.addr.family == r.addr.family &&
-				    prefix.contains(r.addr) && !conflict)
-					conflict = "node " + n.node_id + ": address " + r.str() +
-					           " is routed to peer " + short_key(owner) +
-					           " already (" + prefix.str() + ")";
+				    prefix.contains(r.addr))
+					routed(r, prefix, owner);
+			// Nodes claim host routes only: an earlier node routes r if it has
+			// the same address (a lookup, not a scan: 10,000 nodes are 10^8
+			// comparisons otherwise, seconds of CPU).
+			auto it = node_claims.find(r.addr);
+			if (it != node_claims.end() && it->second.second != n.public_key)
+				routed(r, it->second.first, it->second.second);
+		}
 		if (conflict) {
 			plan.conflicts.push_back(*conflict);
 			continue;
 		}
 		for (auto &r : n.host_routes)
-			claimed.emplace_back(r, n.public_key);
+			node_claims.emplace(r.addr, std::pair{r, n.public_key});
 		wanted[n.public_key] = &n;
 		order.push_back(&n);
 	}
