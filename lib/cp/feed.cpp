@@ -1,9 +1,5 @@
 #include "feed.h"
 
-#include <cerrno>
-#include <ctime>
-#include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "log.h"
@@ -68,23 +64,6 @@ std::string printable(std::string s)
 		if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
 			c = '?';
 	return s;
-}
-
-void fill_defaults(RegistrationIo &io)
-{
-	if (!io.sleep)
-		io.sleep = [cancelled = io.cancelled](double s) {
-			struct timespec ts;
-			ts.tv_sec = static_cast<time_t>(s);
-			ts.tv_nsec = static_cast<long>((s - static_cast<double>(ts.tv_sec)) * 1e9);
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-				if (cancelled && cancelled())
-					return;
-		};
-	if (!io.jitter)
-		io.jitter = [j = std::make_shared<Jitter>()] { return j->next(); };
-	if (!io.now)
-		io.now = [] { return static_cast<int64_t>(time(nullptr)); };
 }
 
 } // namespace
@@ -191,7 +170,7 @@ Result<FeedPage> fetch_feed_page(HttpTransport &transport, const ControlPlaneCon
                                  const std::string &token, int64_t since, int limit, int wait,
                                  const BackoffPolicy &backoff, RegistrationIo &io)
 {
-	fill_defaults(io);
+	fill_io_defaults(io);
 	HttpRequest req;
 	req.method = "GET";
 	req.url = feed_url(cp.url, since, limit, wait);

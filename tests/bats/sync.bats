@@ -43,22 +43,14 @@ teardown() {
 }
 
 # forward NS: the control plane on NS's loopback, same port (nsforward.py).
-forward() {
-	local ready="$BATS_TEST_TMPDIR/fwd-$1.pid"
-	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$CP_PORT" "$CP_PORT" "$ready" \
-		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1.log" 2>&1 3>&- &
-	wait_for 10 test -s "$ready" || fail "nsforward did not start: $(cat "$BATS_TEST_TMPDIR/fwd-$1.log")"
-}
+forward() { forward_port "$1" "$CP_PORT"; }
 
-cp_admin() {
-	local hdr="$BATS_TEST_TMPDIR/admin.hdr"
-	(umask 077 && echo "Authorization: Bearer $(cat "$CP_ADMIN_TOKEN_FILE")" >"$hdr")
-	curl -fsS -X "$1" -H @"$hdr" -H 'Content-Type: application/json' ${3:+-d "$3"} \
-		"$CP_URL/api/v1$2"
-}
-
-json_field() {
-	python3 -c 'import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(json.dumps(v) if not isinstance(v, str) else v)' "$1" "$2"
+# forward_port NS PORT: loopback PORT of this namespace on NS's loopback.
+forward_port() {
+	local ready="$BATS_TEST_TMPDIR/fwd-$1-$2.pid"
+	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$2" "$2" "$ready" \
+		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1-$2.log" 2>&1 3>&- &
+	wait_for 10 test -s "$ready" || fail "nsforward did not start"
 }
 
 # The hub as the administrator adds it (its hub token in HUB_DIR/hub.token), and the
@@ -303,14 +295,6 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$po
 	run --separate-stderr hub_wgn sync "$HUB_IF"
 	assert_failure 77
 	hub_has_peer "$NODE_PUB"
-}
-
-# forward_port NS PORT: loopback PORT of this namespace on NS's loopback.
-forward_port() {
-	local ready="$BATS_TEST_TMPDIR/fwd-$1-$2.pid"
-	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$2" "$2" "$ready" \
-		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1-$2.log" 2>&1 3>&- &
-	wait_for 10 test -s "$ready" || fail "nsforward did not start"
 }
 
 @test "up on a hub's config creates its interface, verifies nothing, and a reconcile keeps the peers" {
