@@ -97,7 +97,8 @@ Result<FeedPage> parse_feed_page(std::string_view body, int64_t since)
 		++i;
 		std::string where = "nodes[" + std::to_string(i - 1) + "]";
 		auto skip = [&](const std::string &why) {
-			page.skipped.push_back(where + ": " + why);
+			page.skipped.push_back(where);
+			page.skipped.back().append(": ").append(why);
 		};
 		if (!n.is_object()) {
 			skip("not an object");

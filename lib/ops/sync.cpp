@@ -361,8 +361,9 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	out.revision = feed->revision;
 	out.changed = feed->nodes.size();
 	out.feed_skipped = feed->skipped;
+	const std::string skipped_line = ifname + ": change feed entry skipped: ";
 	for (auto &s : feed->skipped)
-		progress(ifname + ": change feed entry skipped: " + s);
+		progress(skipped_line + s);
 	std::vector<FeedNode> nodes;
 	if (!out.full)
 		nodes = std::move(state.nodes);
@@ -389,8 +390,9 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	Key hub_key = dev->has_private_key ? dev->public_key : cfg.interface.public_key;
 
 	out.plan = plan_sync(nodes, hub_key, dev->peers, state.managed, opt.prune);
+	const std::string left_out_line = ifname + ": left out: ";
 	for (auto &c : out.plan.conflicts)
-		progress(ifname + ": left out: " + c);
+		progress(left_out_line + c);
 	if (opt.dry_run)
 		return out;
 
@@ -463,12 +465,8 @@ SyncWatchOutcome sync_watch(const Config &cfg, SyncOptions opt, SyncWatchEffects
 		} else if (!r.error) {
 			failures = 0;
 		}
-		if (!interrupted) {
-			if (r.error)
-				progress(cfg.interface.name + ": " + status);
-			else if (r.applied || !r.plan.conflicts.empty())
-				progress(cfg.interface.name + ": " + status);
-		}
+		if (!interrupted && (r.error || r.applied || !r.plan.conflicts.empty()))
+			progress(cfg.interface.name + ": " + status);
 		fx.notify(std::string(ready ? "" : "READY=1\n") + "STATUS=" + status +
 		          (wd ? "\nWATCHDOG=1" : ""));
 		ready = true;
