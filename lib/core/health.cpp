@@ -272,6 +272,7 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 		if (!o.link_up)
 			return o;
 		std::vector<IpAddr> to;
+		to.reserve(hubs.size());
 		for (auto &h : hubs)
 			to.push_back(*h.tunnel_address);
 		auto rtts = sensors.ping_all(o.interface, to, cfg.health.ping_timeout);

@@ -125,6 +125,7 @@ public:
 	                                             const std::vector<IpAddr> &to, double timeout)
 	{
 		std::vector<Result<double>> out;
+		out.reserve(to.size());
 		for (auto &a : to)
 			out.push_back(ping(ifname, a, timeout));
 		return out;
