@@ -65,6 +65,8 @@ int worst_health_exit_code(const std::vector<int> &codes)
 
 HealthStatus evaluate(const HealthObservation &obs, double stale_after)
 {
+	if (obs.hub_config)
+		return evaluate_hub(obs);
 	if (obs.unknown_reason)
 		return HealthStatus::unknown;
 	if (!obs.link_present)
@@ -98,6 +100,12 @@ HealthResult evaluate_result(HealthObservation obs, double stale_after)
 	HealthResult r;
 	r.status = evaluate(obs, stale_after);
 	r.stale_after = stale_after;
+	if (obs.peers) {
+		r.peers_recent = static_cast<size_t>(std::count_if(
+		        obs.peer_handshakes.begin(), obs.peer_handshakes.end(), [&](auto &age) {
+			        return age && static_cast<double>(*age) <= stale_after;
+		        }));
+	}
 	r.obs = std::move(obs);
 	return r;
 }
@@ -121,8 +129,7 @@ std::string format_duration(int64_t s)
 	return two(s / 86400, "d", s % 86400 / 3600, "h");
 }
 
-// 180 -> "3m", 2.5 -> "2.5s": a fractional --stale-after is not rounded away.
-static std::string threshold_phrase(double s)
+std::string threshold_phrase(double s)
 {
 	if (s == static_cast<double>(static_cast<int64_t>(s)))
 		return format_duration(static_cast<int64_t>(s));
@@ -159,6 +166,8 @@ std::string health_reason(const HealthResult &r)
 		if (!o.device_read)
 			return o.device_error.empty() ? o.interface + " is not a WireGuard device"
 			                              : o.device_error;
+		if (o.hub_config)
+			return hub_peers_phrase(r);
 		if (!o.hub_peer && o.hubs.size() > 1)
 			return "no hub's peer carries the allowed IPs on " + o.interface;
 		if (!o.hub_peer)
@@ -178,6 +187,8 @@ std::string health_reason(const HealthResult &r)
 		return handshake_phrase(o) + " (stale after " + threshold_phrase(r.stale_after) +
 		       ")";
 	case HealthStatus::healthy:
+		if (o.hub_config)
+			return hub_peers_phrase(r);
 		break;
 	}
 	return handshake_phrase(o);
@@ -186,6 +197,8 @@ std::string health_reason(const HealthResult &r)
 HealthObservation observe_health(const Config &cfg, const std::string &config_name,
                                  HealthSensors &sensors)
 {
+	if (cfg.is_hub_config)
+		return observe_hub_health(cfg, config_name, sensors);
 	HealthObservation o;
 	o.config = config_name;
 	o.interface = cfg.interface.name;

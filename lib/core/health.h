@@ -68,12 +68,20 @@ struct HealthObservation {
 	std::string backend; // "kernel" or "userspace" when the device was read
 	// Set when the check itself could not run: one sentence, and the status is unknown.
 	std::optional<std::string> unknown_reason;
+	// A hub's own config (no [hub]: SPEC "wgn sync"): its interface and its peers, no
+	// hub to ping. peers is set once the device was read; peer_handshakes holds each
+	// peer's handshake age (nullopt: never), for peers_recent.
+	bool hub_config = false;
+	std::optional<size_t> peers;
+	std::vector<std::optional<int64_t>> peer_handshakes;
 };
 
 struct HealthResult {
 	HealthObservation obs;
 	HealthStatus status = HealthStatus::unknown;
 	double stale_after = 180; // the threshold evaluate() used, seconds
+	// A hub's config: the peers that handshook within stale_after (set with obs.peers).
+	std::optional<size_t> peers_recent;
 };
 
 // healthy: link up, handshake no older than stale_after, hub answers;
@@ -91,6 +99,8 @@ std::string health_reason(const HealthResult &r);
 
 // 5 -> "5s", 192 -> "3m 12s", 7500 -> "2h 5m", 93784 -> "1d 2h".
 std::string format_duration(int64_t seconds);
+// A threshold: 180 -> "3m", 2.5 -> "2.5s" (a fractional --stale-after is not rounded).
+std::string threshold_phrase(double seconds);
 
 // Formats. Each takes every result of a run (--all gives several) and returns the
 // whole of stdout.
@@ -170,6 +180,17 @@ std::optional<size_t> best_answering_hub(const HealthObservation &o);
 // caller looks again afterwards. `changed` (may be null) says whether anything changed.
 std::vector<std::string> repair_health(const Config &cfg, const HealthResult &r, HealthRepairs &fx,
                                        bool *changed = nullptr);
+
+// One look at a hub's own interface (cfg.is_hub_config): link, device, its peers and
+// their handshakes; nothing is pinged. observe_health calls it for such a config.
+HealthObservation observe_hub_health(const Config &cfg, const std::string &config_name,
+                                     HealthSensors &sensors);
+// A hub's status: healthy when its interface is up and a WireGuard device (whatever its
+// peers: a hub without nodes is a working hub), unhealthy when the link is down or not
+// WireGuard, disconnected without the interface, unknown when the look could not run.
+HealthStatus evaluate_hub(const HealthObservation &obs);
+// "12 peers, 10 handshook within 3m", for the human and nagios lines.
+std::string hub_peers_phrase(const HealthResult &r);
 
 // One look at the tunnel of cfg. Errors of the sensors that mean the check could not be
 // made (permission, netlink) become unknown_reason; "no answer" is an observation.

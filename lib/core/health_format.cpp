@@ -53,6 +53,12 @@ bool connected(const HealthObservation &o)
 	return o.link_present && o.link_up;
 }
 
+// The traffic counters: the hub peer's on a node, the sum of every peer's on a hub.
+bool has_bytes(const HealthObservation &o)
+{
+	return o.device_read && (o.hub_peer || o.hub_config);
+}
+
 } // namespace
 
 std::string format_health_human(const std::vector<HealthResult> &rs)
@@ -70,7 +76,7 @@ std::string format_health_human(const std::vector<HealthResult> &rs)
 		bool known = r.status != HealthStatus::unknown;
 		if (known && o.uptime && connected(o))
 			out += ", up " + format_duration(*o.uptime);
-		if (known && o.device_read && o.hub_peer)
+		if (known && has_bytes(o))
 			out += ", rx " + format_bytes(o.rx_bytes) + ", tx " +
 			       format_bytes(o.tx_bytes);
 		out += "\n";
@@ -86,7 +92,7 @@ std::string format_health_json(const std::vector<HealthResult> &rs)
 	};
 	for (auto &r : rs) {
 		auto &o = r.obs;
-		bool bytes = o.device_read && o.hub_peer;
+		bool bytes = has_bytes(o);
 		nlohmann::ordered_json j;
 		j["status"] = health_status_name(r.status);
 		j["interface"] = o.interface;
@@ -120,6 +126,12 @@ std::string format_health_json(const std::vector<HealthResult> &rs)
 			hubs.push_back(hj);
 		}
 		j["hubs"] = hubs;
+		// A hub's config (SPEC "wgn sync"): its peers, and those that handshook within
+		// stale_after; null on a node, and on a hub whose device could not be read.
+		j["role"] = o.hub_config ? "hub" : "node";
+		j["peers"] = o.peers ? nlohmann::ordered_json(*o.peers) : nullptr;
+		j["peers_recent"] =
+		        r.peers_recent ? nlohmann::ordered_json(*r.peers_recent) : nullptr;
 		j["stale_after"] = r.stale_after;
 		j["exit_code"] = health_exit_code(r.status);
 		j["reason"] = health_reason(r);
@@ -163,6 +175,20 @@ std::string perfdata(const HealthResult &r, const std::string &prefix)
 	auto &o = r.obs;
 	if (r.status == HealthStatus::unknown)
 		return "";
+	if (o.hub_config) {
+		// A hub: its peers and those that handshook within stale_after; U when the
+		// device could not be read.
+		auto count = [](const std::optional<size_t> &n) {
+			return n ? std::to_string(*n) : std::string("U");
+		};
+		std::string p = perf_label(prefix, "peers") + "=" + count(o.peers) + ";;;0";
+		p += " " + perf_label(prefix, "peers_recent") + "=" + count(r.peers_recent) +
+		     ";;;0";
+		if (o.uptime && connected(o))
+			p += " " + perf_label(prefix, "uptime") + "=" + std::to_string(*o.uptime) +
+			     "s;;;0";
+		return p;
+	}
 	std::string p = perf_label(prefix, "handshake_age") + "=";
 	p += o.handshake_age ? std::to_string(*o.handshake_age) + "s" : "U";
 	p += ";" + format_number(r.stale_after) + ";;0";
@@ -316,6 +342,18 @@ const Family kFamilies[] = {
 	         for (auto &h : r.obs.hubs)
 		         out.push_back({l + ",hub=\"" + label_value(h.endpoint) + "\"",
 		                        h.active ? "1" : "0"});
+         }},
+        {"wgn_hub_peers", "gauge", "A hub's own interface: the number of its peers.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.obs.peers)
+		         out.push_back({l, u64(*r.obs.peers)});
+         }},
+        {"wgn_hub_peers_recent", "gauge",
+         "A hub's own interface: the peers whose latest handshake is no older than "
+         "health.stale_handshake.",
+         [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {
+	         if (r.peers_recent)
+		         out.push_back({l, u64(*r.peers_recent)});
          }},
         {"wgn_info", "gauge", "Always 1; the labels say which backend and node id the tunnel has.",
          [](const HealthResult &r, const std::string &l, std::vector<Sample> &out) {

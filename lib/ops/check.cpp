@@ -96,7 +96,11 @@ UpRepairs::UpRepairs(UpEffects &up_fx, UpOptions opt, Loader load)
     : up_fx_(up_fx), opt_(opt), load_(std::move(load))
 {
 	if (!load_)
-		load_ = [](const Config &checked) { return load_config(checked.path); };
+		load_ = [](const Config &checked) {
+			ConfigLoadOptions lo;
+			lo.allow_hub_config = checked.is_hub_config; // --repair on a hub brings it up
+			return load_config(checked.path, lo);
+		};
 }
 
 Status UpRepairs::bring_up(const Config &checked, const std::string &)
@@ -163,7 +167,8 @@ CheckOutcome check(const std::string &target, const CheckOptions &opt, HealthSen
 		return out;
 	}
 	ConfigLoadOptions lo;
-	lo.read_key_files = false; // a monitoring user need not read the private key
+	lo.read_key_files = false;  // a monitoring user need not read the private key
+	lo.allow_hub_config = true; // a hub's own config: its interface and peers
 	auto cfg = load_config(*path, lo);
 	if (!cfg) {
 		out.result =

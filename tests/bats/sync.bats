@@ -332,3 +332,49 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$po
 	run ip -n "$HUB_NS" link show dev "$ifn"
 	assert_failure
 }
+
+@test "health on a hub's config: 0 with its peers and those that handshook; 2 when down or gone" {
+	requires_cmd promtool
+	node_register_config
+	run --separate-stderr node_wgn register "$NODE_IF"
+	assert_success
+	run --separate-stderr hub_wgn sync "$HUB_IF"
+	assert_success
+	run node_wgn up "$NODE_IF" --no-register
+	assert_success
+	# A hand-made peer that never handshook counts as a peer, not as a recent one.
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$(wg genkey | wg pubkey)" allowed-ips 10.0.0.99/32
+	node ping -c 1 -W 2 10.0.0.1
+
+	run --separate-stderr hub_wgn health "$HUB_IF" --format json
+	assert_success
+	[ "$(json_field "$output" status)" = healthy ]
+	[ "$(json_field "$output" role)" = hub ]
+	[ "$(json_field "$output" peers)" = 2 ]
+	[ "$(json_field "$output" peers_recent)" = 1 ]
+	[ "$(json_field "$output" connected)" = true ]
+	run --separate-stderr hub_wgn health "$HUB_IF" --format nagios
+	assert_success
+	assert_output --regexp "^WGN OK - $HUB_IF healthy, hub of 2 peers, 1 handshook within 3m \| peers=2;;;0 peers_recent=1;;;0\$"
+	run --separate-stderr hub_wgn health "$HUB_IF" --format prometheus
+	assert_success
+	assert_line "wgn_hub_peers{interface=\"$HUB_IF\"} 2"
+	assert_line "wgn_hub_peers_recent{interface=\"$HUB_IF\"} 1"
+	local lint rc=0
+	lint="$(promtool check metrics <<<"$output" 2>&1)" || rc=$?
+	[ "$rc" -eq 0 ] && [ -z "$lint" ] || fail "promtool check metrics: exit $rc: $lint"
+
+	# The link down: CRITICAL, whatever the peers.
+	ip -n "$HUB_NS" link set dev "$HUB_IF" down
+	run --separate-stderr hub_wgn health "$HUB_IF" --format json
+	assert_failure 2
+	[ "$(json_field "$output" status)" = unhealthy ]
+	ip -n "$HUB_NS" link set dev "$HUB_IF" up
+	run --separate-stderr hub_wgn health "$HUB_IF"
+	assert_success
+	# No interface at all: CRITICAL too.
+	sed -e 's#^\[interface\]#[interface]\nname = "wgnnohub0"#' "$HUB_DIR/etc/$HUB_IF.toml" >"$HUB_DIR/etc/gone.toml"
+	run --separate-stderr hub_wgn health gone --format nagios
+	assert_failure 2
+	assert_output --partial "wgnnohub0 disconnected"
+}

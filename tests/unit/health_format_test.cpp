@@ -307,3 +307,41 @@ TEST_CASE("human: an unknown result says only why")
 	o.unknown_reason = "cannot open an ICMP socket";
 	CHECK(format_health_human({result(o)}) == "wg0: unknown: cannot open an ICMP socket\n");
 }
+
+TEST_CASE("a hub's config: peers and peers_recent in json, nagios and prometheus")
+{
+	HealthObservation o;
+	o.config = o.interface = "hub0";
+	o.hub_config = true;
+	o.link_checked = o.link_present = o.link_up = o.device_read = true;
+	o.peers = 3;
+	o.peer_handshakes = {5, std::nullopt, 400};
+	o.rx_bytes = 2048;
+	o.backend = "userspace";
+	auto r = result(o);
+	REQUIRE(r.status == HealthStatus::healthy);
+
+	auto j = nlohmann::json::parse(format_health_json({r}));
+	CHECK(j["role"] == "hub");
+	CHECK(j["peers"] == 3);
+	CHECK(j["peers_recent"] == 1);
+	CHECK(j["status"] == "healthy");
+	CHECK(j["exit_code"] == 0);
+	CHECK(j["rx_bytes"] == 2048);
+
+	CHECK(format_health_nagios({r}) ==
+	      "WGN OK - hub0 healthy, hub of 3 peers, 1 handshook within 3m | peers=3;;;0 "
+	      "peers_recent=1;;;0\n");
+	auto prom = format_health_prometheus({r});
+	CHECK(prom.find("wgn_hub_peers{interface=\"hub0\"} 3\n") != std::string::npos);
+	CHECK(prom.find("wgn_hub_peers_recent{interface=\"hub0\"} 1\n") != std::string::npos);
+	CHECK(prom.find("wgn_handshake_age_seconds") == std::string::npos);
+
+	// A node has neither.
+	auto node = nlohmann::json::parse(format_health_json({result(healthy_obs())}));
+	CHECK(node["role"] == "node");
+	CHECK(node["peers"].is_null());
+	CHECK(node["peers_recent"].is_null());
+	CHECK(format_health_prometheus({result(healthy_obs())}).find("wgn_hub_peers") ==
+	      std::string::npos);
+}

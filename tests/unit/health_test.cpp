@@ -427,3 +427,74 @@ TEST_CASE("health loads a config without reading its key files")
 	CHECK(cfg->hub.tunnel_address->str() == "10.0.0.1");
 	CHECK(!cfg->hub.preshared_key);
 }
+
+TEST_CASE("health on a hub's config: its interface decides, its peers are counted")
+{
+	Config c;
+	c.interface.name = "hub0";
+	c.is_hub_config = true;
+	FakeSensors s;
+	DeviceState d;
+	for (int64_t hs : {1000000 - 10, 1000000 - 500, 0, 1000000 - 179}) {
+		PeerState p;
+		p.public_key.fill(static_cast<uint8_t>(d.peers.size() + 1));
+		p.last_handshake_sec = hs;
+		p.rx_bytes = 100;
+		p.tx_bytes = 7;
+		d.peers.push_back(p);
+	}
+	s.device_r = d;
+	s.at = 1000000 - 60;
+
+	SECTION("up: healthy, 4 peers, 2 within 180 s, no echo")
+	{
+		auto r = evaluate_result(observe_hub_health(c, "hub0", s), 180);
+		CHECK(s.calls == std::vector<std::string>{"link", "device"});
+		CHECK(r.status == HealthStatus::healthy);
+		CHECK(r.obs.peers == 4u);
+		CHECK(r.peers_recent == 2u);
+		CHECK(r.obs.rx_bytes == 400);
+		CHECK(r.obs.uptime == 60);
+		CHECK(health_reason(r) == "hub of 4 peers, 2 handshook within 3m");
+		// observe_health hands a hub's config to the hub's look.
+		auto same = evaluate_result(observe_health(c, "hub0", s), 180);
+		CHECK(same.peers_recent == 2u);
+		CHECK(same.obs.hub_config);
+	}
+	SECTION("--stale-after moves the count")
+	{
+		auto r = evaluate_result(observe_hub_health(c, "hub0", s), 600);
+		CHECK(r.peers_recent == 3u);
+		CHECK(health_reason(r) == "hub of 4 peers, 3 handshook within 10m");
+	}
+	SECTION("no peers at all: still healthy")
+	{
+		s.device_r = DeviceState{};
+		auto r = evaluate_result(observe_hub_health(c, "hub0", s), 180);
+		CHECK(r.status == HealthStatus::healthy);
+		CHECK(r.obs.peers == 0u);
+		CHECK(r.peers_recent == 0u);
+	}
+	SECTION("link down: unhealthy (2)")
+	{
+		s.link_r = std::optional<HealthSensors::Link>(HealthSensors::Link{false});
+		auto r = evaluate_result(observe_hub_health(c, "hub0", s), 180);
+		CHECK(r.status == HealthStatus::unhealthy);
+		CHECK(health_exit_code(r.status) == 2);
+		CHECK(health_reason(r) == "link hub0 is down");
+	}
+	SECTION("no interface: disconnected (2), no counts")
+	{
+		s.link_r = std::optional<HealthSensors::Link>();
+		auto r = evaluate_result(observe_hub_health(c, "hub0", s), 180);
+		CHECK(r.status == HealthStatus::disconnected);
+		CHECK(!r.obs.peers);
+		CHECK(!r.peers_recent);
+	}
+	SECTION("device unreadable without CAP_NET_ADMIN: unknown")
+	{
+		s.device_r = make_error(Errc::no_perm, "reading hub0 needs CAP_NET_ADMIN");
+		auto r = evaluate_result(observe_hub_health(c, "hub0", s), 180);
+		CHECK(r.status == HealthStatus::unknown);
+	}
+}
