@@ -40,6 +40,7 @@ struct HealthOptions {
 	std::optional<std::string> textfile_dir;
 	std::optional<double> stale_after;
 	bool repair = false;
+	bool report = false;
 };
 
 struct RegisterOptions {
@@ -50,6 +51,7 @@ struct RegisterOptions {
 struct WatchOptions {
 	std::string target;
 	bool no_register = false;
+	bool no_report = false;
 };
 
 struct EnrollCliOptions {

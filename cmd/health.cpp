@@ -19,6 +19,9 @@ CLI::App *setup_health(CLI::App &app, HealthOptions &o)
 	c->add_flag("--repair", o.repair,
 	            "Bring a disconnected tunnel up, re-resolve a stale one; with several hubs, "
 	            "fail over to the best hub that answers, or back to the preferred one");
+	c->add_flag("--report", o.report,
+	            "Also post the result to the control plane ([control_plane], the node's "
+	            "token); a report that cannot be sent changes no exit code");
 	return c;
 }
 
@@ -41,6 +44,7 @@ HealthResult check_one(const GlobalOptions &g, const HealthOptions &opt, const s
 	co.config_dir = g.config_dir;
 	co.stale_after = opt.stale_after;
 	co.repair = opt.repair;
+	co.report = opt.report;
 	auto out = ops::check(target, co, sensors);
 	// The up that --repair ran reports as `wgn up` would, before the repair's lines
 	// (and dies of a signal that interrupted it).
@@ -48,6 +52,10 @@ HealthResult check_one(const GlobalOptions &g, const HealthOptions &opt, const s
 		(void)report_up_failure(*out.up);
 	for (auto &line : out.repairs)
 		complain(line);
+	// --all reports what can be reported and passes over the configs that have no
+	// control plane to report to (a hub's, a node's without [control_plane]).
+	if (out.report_error && !(opt.all && out.report_unconfigured))
+		complain(*out.report_error);
 	return out.result;
 }
 

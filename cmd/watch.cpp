@@ -13,6 +13,8 @@ CLI::App *setup_watch(CLI::App &app, WatchOptions &o)
 	              "Interface NAME (NAME.toml in the config directory) or FILE")
 	        ->required();
 	c->add_flag("--no-register", o.no_register, "Do not register with the control plane");
+	c->add_flag("--no-report", o.no_report,
+	            "Do not post the health of every loop to the control plane");
 	return c;
 }
 
@@ -33,7 +35,7 @@ int run_watch(const GlobalOptions &g, const WatchOptions &o)
 		return report(loaded.error());
 	ops::UpOptions opt;
 	opt.register_node = !o.no_register;
-	auto fx = ops::system_watch_effects(o.target, g.config_dir, opt);
+	auto fx = ops::system_watch_effects(o.target, g.config_dir, opt, !o.no_report);
 	auto out = ops::watch(std::move(*loaded), *fx);
 	if (out.failed_up)
 		return report_up_failure(*out.failed_up);

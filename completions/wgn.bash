@@ -148,9 +148,9 @@ _wgn()
 		;;
 	up) opts="--no-register --timeout --max-retries --dry-run --json" ;;
 	down) opts="--dry-run --json" ;;
-	health) opts="--all --format --textfile-dir --stale-after --repair" ;;
+	health) opts="--all --format --textfile-dir --stale-after --repair --report" ;;
 	register) opts="--json" ;;
-	watch) opts="--no-register" ;;
+	watch) opts="--no-register --no-report" ;;
 	enroll) opts="--token-file --ca-file --label --force --up --json" ;;
 	sync) opts="--watch --prune --dry-run --json" ;;
 	*) return 0 ;;

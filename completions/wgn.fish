@@ -131,6 +131,8 @@ complete -c wgn -n '__wgn_using health' -l format -x -a 'human json nagios prome
 complete -c wgn -n '__wgn_using health' -l textfile-dir -x -a '(__fish_complete_directories)' -d 'Also write DIR/wgn_NAME.prom for node_exporter'
 complete -c wgn -n '__wgn_using health' -l stale-after -x -d 'Seconds after which a handshake is stale'
 complete -c wgn -n '__wgn_using health' -l repair -d 'Bring a disconnected tunnel up, re-resolve a stale one, fail over or back between hubs'
+complete -c wgn -n '__wgn_using health' -l report -d 'Also post the result to the control plane'
+complete -c wgn -n '__wgn_using watch' -l no-report -d 'Do not post the health of every loop to the control plane'
 
 # enroll
 complete -c wgn -n '__wgn_using enroll' -l token-file -r -F -d 'File holding the enrollment token'

@@ -5,6 +5,7 @@
 
 #include "failover.h"
 #include "fsutil.h"
+#include "health_report.h"
 #include "log.h"
 #include "probe.h"
 #include "regstate.h"
@@ -98,7 +99,8 @@ UpRepairs::UpRepairs(UpEffects &up_fx, UpOptions opt, Loader load)
 	if (!load_)
 		load_ = [](const Config &checked) {
 			ConfigLoadOptions lo;
-			lo.allow_hub_config = checked.is_hub_config; // --repair on a hub brings it up
+			lo.allow_hub_config =
+			        checked.is_hub_config; // --repair on a hub brings it up
 			return load_config(checked.path, lo);
 		};
 }
@@ -173,13 +175,30 @@ CheckOutcome check(const std::string &target, const CheckOptions &opt, HealthSen
 	if (!cfg) {
 		out.result =
 		        unknown_health(target, name_of(target), cfg.error().message, default_stale);
+		if (opt.report)
+			out.report_error =
+			        name_of(target) +
+			        ": health report not sent: the config could not be loaded";
 		return out;
 	}
 	return check(*cfg, target, opt, sensors, repairs);
 }
 
-CheckOutcome check(const Config &cfg, const std::string &config_name, const CheckOptions &opt,
-                   HealthSensors &sensors, UpRepairs &repairs)
+namespace {
+
+// --report: the result as it stands at the end of the check.
+void report(const Config &cfg, const CheckOptions &opt, CheckOutcome &out)
+{
+	if (!opt.report)
+		return;
+	out.report_unconfigured = !cfg.control_plane || cfg.is_hub_config;
+	auto st = send_health_report(cfg, out.result, opt.report_transport);
+	if (!st)
+		out.report_error = st.error().message;
+}
+
+CheckOutcome look_and_repair(const Config &cfg, const std::string &config_name,
+                             const CheckOptions &opt, HealthSensors &sensors, UpRepairs &repairs)
 {
 	CheckOutcome out;
 	double stale = opt.stale_after.value_or(cfg.health.stale_handshake);
@@ -195,6 +214,17 @@ CheckOutcome check(const Config &cfg, const std::string &config_name, const Chec
 		return out;
 	out.before = out.result;
 	out.result = evaluate_result(observe_health(cfg, config_name, sensors), stale);
+	return out;
+}
+
+} // namespace
+
+CheckOutcome check(const Config &cfg, const std::string &config_name, const CheckOptions &opt,
+                   HealthSensors &sensors, UpRepairs &repairs)
+{
+	auto out = look_and_repair(cfg, config_name, opt, sensors, repairs);
+	if (!(out.up && out.up->signal)) // a signal ended the run: nothing more
+		report(cfg, opt, out);
 	return out;
 }
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "error.h"
 #include "health.h"
+#include "http.h"
 #include "up.h"
 
 namespace wgn::ops {
@@ -23,6 +24,9 @@ struct CheckOptions {
 	std::optional<double> stale_after;     // overrides health.stale_handshake
 	bool repair = false;
 	UpOptions up; // how --repair runs `up`
+	// --report: post the result to the control plane (health_report.h), once.
+	bool report = false;
+	HttpTransport *report_transport = nullptr; // default: CurlTransport (tests: a fake)
 };
 
 struct CheckOutcome {
@@ -36,6 +40,11 @@ struct CheckOutcome {
 	// the repair lines when told; if a signal ended it (up->signal), nothing was looked
 	// at after it.
 	std::optional<UpOutcome> up;
+	// --report: why the report was not sent (one sentence), nullopt when it was or none
+	// was asked for. report_unconfigured: because the config has no [control_plane] or
+	// is a hub's (health --all says nothing about those).
+	std::optional<std::string> report_error;
+	bool report_unconfigured = false;
 };
 
 // The effects of --repair on the system: bring_up loads the config again with its keys

@@ -359,6 +359,8 @@ private:
 				complain(st.error().message + " (said once; retried every loop)");
 			textfile_failed_ = !st;
 		}
+		if (cfg_.control_plane && !cfg_.is_hub_config)
+			fx_.report_health(cfg_, *last_);
 		std::string msg = first ? "READY=1\n" : "";
 		msg += "STATUS=" + watch_status_line(*last_, note);
 		if (fx_.watchdog_interval())

@@ -18,7 +18,9 @@
 //     every look for health.failback_after seconds: failback. No hub answers: the
 //     looks go on every interval, and the active hub's endpoint is re-resolved with
 //     [connect]'s backoff (the first after health.failures misses).
-//  3. The metrics to health.textfile_dir when set; STATUS= (the human line of health
+//  3. The metrics to health.textfile_dir when set; the health report to the control
+//     plane when [control_plane] is set (sent on a thread of its own: a control plane
+//     that is slow or away never delays a failover); STATUS= (the human line of health
 //     and what the loop is doing) and WATCHDOG=1 to the service manager.
 //  4. A wait until the next interval, cut short by a signal: SIGHUP reloads the config
 //     and reconciles in place with `up` (a config that does not load, or an up that
@@ -87,6 +89,10 @@ public:
 	// Several hubs: makes cfg.hubs[to] active (ops::failover).
 	virtual FailoverOutcome switch_hub(const Config &cfg, size_t to) = 0;
 	virtual Status write_textfile(const std::filesystem::path &dir, const HealthResult &r) = 0;
+	// The loop's health report to the control plane (SPEC "Health reports"), asked for
+	// every loop of a config with [control_plane]; it must not hold the loop up, and
+	// says itself (on stderr) when reports stop and start reaching the control plane.
+	virtual void report_health(const Config &cfg, const HealthResult &r) = 0;
 	// One sd_notify datagram; errors are the effects' to say (once).
 	virtual void notify(const std::string &state) = 0;
 	virtual std::optional<double> watchdog_interval() = 0; // seconds, when asked for
@@ -113,10 +119,13 @@ struct WatchOutcome {
 WatchOutcome watch(Config cfg, WatchEffects &fx);
 
 // The system's: reload() loads target (NAME or FILE) again; sd_notify from the
-// environment (the variables are removed so that the daemon does not inherit them).
+// environment (the variables are removed so that the daemon does not inherit them);
+// health reports on a HealthReporter thread unless report is false (--no-report): a
+// line on stderr when they stop reaching the control plane, one when they reach it
+// again.
 std::unique_ptr<WatchEffects> system_watch_effects(const std::string &target,
                                                    std::optional<std::string> config_dir,
-                                                   UpOptions opt = {});
+                                                   UpOptions opt = {}, bool report = true);
 
 // STATUS= of one loop: the human line of health, and the loop's note when it has one.
 std::string watch_status_line(const HealthResult &r, const std::string &note);

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "dataplane.h"
 #include "failover.h"
+#include "health_report.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "watch.h"
@@ -19,12 +20,16 @@ namespace {
 
 class SystemWatchEffects final : public WatchEffects {
 public:
-	SystemWatchEffects(std::string target, std::optional<std::string> config_dir, UpOptions opt)
+	SystemWatchEffects(std::string target, std::optional<std::string> config_dir, UpOptions opt,
+	                   bool report)
 	    : target_(std::move(target)), config_dir_(std::move(config_dir)), opt_(opt),
 	      inner_(system_health_sensors()), sensors_(*inner_),
 	      notifier_(SdNotifier::from_environment())
 	{
 		SignalWatch::install();
+		if (report)
+			reporter_ = std::make_unique<HealthReporter>(
+			        [this](const Status &st) { reported(st); });
 	}
 
 	Result<Config> reload() override
@@ -60,6 +65,11 @@ public:
 	{
 		return write_health_textfile(dir, r);
 	}
+	void report_health(const Config &cfg, const HealthResult &r) override
+	{
+		if (reporter_)
+			reporter_->post(cfg, r);
+	}
 	void notify(const std::string &state) override
 	{
 		auto st = notifier_.notify(state);
@@ -92,6 +102,24 @@ public:
 	double jitter_unit() override { return jitter_.next(); }
 
 private:
+	// On the reporter's thread: a report every loop would be a line every loop, so
+	// only a change is said: reports failing (with the first failure's reason), and
+	// reports arriving again.
+	void reported(const Status &st)
+	{
+		if (st) {
+			if (report_failing_)
+				progress(cfg_name() +
+				         ": health reports reach the control plane again");
+			report_failing_ = false;
+			return;
+		}
+		if (!report_failing_)
+			complain(st.error().message + " (said once; sent again every loop)");
+		report_failing_ = true;
+	}
+	std::string cfg_name() const { return std::filesystem::path(target_).stem().string(); }
+
 	std::string target_;
 	std::optional<std::string> config_dir_;
 	UpOptions opt_;
@@ -100,15 +128,18 @@ private:
 	SdNotifier notifier_;
 	Jitter jitter_;
 	bool notify_failed_ = false;
+	bool report_failing_ = false; // the reporter thread's only
+	// Last: destroyed first, so that its thread ends before what it calls back into.
+	std::unique_ptr<HealthReporter> reporter_;
 };
 
 } // namespace
 
 std::unique_ptr<WatchEffects> system_watch_effects(const std::string &target,
                                                    std::optional<std::string> config_dir,
-                                                   UpOptions opt)
+                                                   UpOptions opt, bool report)
 {
-	return std::make_unique<SystemWatchEffects>(target, std::move(config_dir), opt);
+	return std::make_unique<SystemWatchEffects>(target, std::move(config_dir), opt, report);
 }
 
 } // namespace wgn::ops

@@ -490,6 +490,7 @@ struct HubsWatch : ops::WatchEffects {
 	{
 		return Ok{};
 	}
+	void report_health(const Config &, const HealthResult &) override {}
 	void notify(const std::string &) override {}
 	std::optional<double> watchdog_interval() override { return std::nullopt; }
 	double now() override { return t; }

@@ -108,6 +108,11 @@ struct FakeWatch : ops::WatchEffects {
 		++textfiles;
 		return Ok{};
 	}
+	std::vector<std::pair<double, std::string>> reports; // time, status
+	void report_health(const Config &, const HealthResult &r) override
+	{
+		reports.push_back({t, health_status_name(r.status)});
+	}
 	void notify(const std::string &state) override { notes.push_back({t, state}); }
 	std::optional<double> watchdog_interval() override { return watchdog; }
 	double now() override { return t; }
@@ -307,6 +312,27 @@ TEST_CASE("with textfile_dir the metrics are written every loop", "[watch]")
 	fx.signals[11] = kTerm;
 	(void)ops::watch(cfg, fx);
 	CHECK(fx.textfiles == 3);
+}
+
+TEST_CASE("with [control_plane] the health is reported every loop, the look's status", "[watch]")
+{
+	FakeWatch fx;
+	auto cfg = watch_config();
+	fx.signals[11] = kTerm;
+	(void)ops::watch(cfg, fx);
+	CHECK(fx.reports.empty()); // nothing to report to
+
+	FakeWatch fx2;
+	cfg.control_plane = ControlPlaneConfig{};
+	cfg.control_plane->url = "https://cp.example.com";
+	fx2.signals[11] = kTerm;
+	int n = 0;
+	fx2.looks = [&](const Config &) {
+		return with_status(n++ == 1 ? HealthStatus::unhealthy : HealthStatus::healthy);
+	};
+	(void)ops::watch(cfg, fx2);
+	using R = std::vector<std::pair<double, std::string>>;
+	CHECK(fx2.reports == R{{0, "healthy"}, {5, "unhealthy"}, {10, "healthy"}});
 }
 
 // --- CounterSensors ---

@@ -395,7 +395,8 @@ async function listNodes(db, { cursor, limit, status }) {
 		values.push(cursor);
 		cond.push(`node_id > $${values.length}`);
 	}
-	if (status === 'unknown') cond.push('status IS NULL');
+	// unknown: no report yet, or a report whose check could not run.
+	if (status === 'unknown') cond.push("(status IS NULL OR status = 'unknown')");
 	else if (status) {
 		values.push(status);
 		cond.push(`status = $${values.length}`);
@@ -432,7 +433,7 @@ async function metrics(db, statuses) {
 	const n = Object.fromEntries([...statuses, 'unknown'].map((s) => [s, 0]));
 	for (const row of counts.rows) n[row.status] = Number(row.n);
 	const lines = [
-		'# HELP wgn_fleet_nodes Live nodes by the status of their last health report (unknown: none yet).',
+		'# HELP wgn_fleet_nodes Live nodes by the status of their last health report (unknown: none yet, or the check could not run).',
 		'# TYPE wgn_fleet_nodes gauge',
 		...Object.entries(n).map(([s, v]) => `wgn_fleet_nodes{status="${s}"} ${v}`),
 		'# HELP wgn_fleet_last_seen_seconds Unix time of the node\'s last health report.',

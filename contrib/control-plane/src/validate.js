@@ -232,9 +232,12 @@ function storableJson(v, where, depth = 0) {
 function health(body) {
 	object(body);
 	storableJson(body, 'report');
+	// `unknown` too: the node's check could not run (wgn health exits 3), which is worth
+	// keeping (the node is alive, last_seen moves) and is listed with the nodes that
+	// never reported.
 	const status = str(body, 'status', { max: 32 });
-	if (!STATUSES.includes(status))
-		throw new Invalid(422, `status \`${status}' is not one of ${STATUSES.join(', ')}`);
+	if (![...STATUSES, 'unknown'].includes(status))
+		throw new Invalid(422, `status \`${status}' is not one of ${[...STATUSES, 'unknown'].join(', ')}`);
 	return { status, report: body };
 }
 

@@ -51,7 +51,7 @@ test('a node reports its own health; status and last_seen are kept, filtered on 
 	assert.ok((await list('degraded')).some((n) => n.node_id === nodes[1].node_id));
 	const unknown = await list('unknown');
 	assert.ok(unknown.some((n) => n.node_id === nodes[2].node_id));
-	assert.ok(unknown.every((n) => n.status === null && n.last_seen === null));
+	assert.ok(unknown.every((n) => (n.status === null && n.last_seen === null) || n.status === 'unknown'));
 
 	const m = await request(s.url(2), 'GET', '/metrics', { token: s.admin });
 	assert.equal(m.status, 200);
@@ -71,6 +71,26 @@ test('a node reports its own health; status and last_seen are kept, filtered on 
 	for (const t of [s.shared, nodes[0].node_token, et.token])
 		assert.equal((await request(s.url(), 'GET', '/metrics', { token: t })).status, 403);
 	assert.equal((await request(s.url(), 'GET', '/metrics')).status, 401);
+});
+
+test('a node whose check could not run reports unknown: kept, listed and counted as unknown', async () => {
+	const e = (await s.enroll((await s.enrollmentToken()).token)).body;
+	const r = await report(e.node_token, e.node_id, { status: 'unknown', reason: 'reading wg0 needs CAP_NET_ADMIN' });
+	assert.equal(r.status, 200);
+	assert.equal(r.body.status, 'unknown');
+	assert.ok(r.body.last_seen);
+	const l = await request(s.url(), 'GET', '/api/v1/nodes?status=unknown&limit=10000', { token: s.admin });
+	const mine = l.body.nodes.find((n) => n.node_id === e.node_id);
+	assert.ok(mine, 'listed with status=unknown');
+	assert.equal(mine.status, 'unknown');
+	assert.equal(mine.last_seen, r.body.last_seen);
+	assert.ok(!(await request(s.url(), 'GET', '/api/v1/nodes?status=healthy&limit=10000', { token: s.admin }))
+		.body.nodes.some((n) => n.node_id === e.node_id));
+	const m = await request(s.url(), 'GET', '/metrics', { token: s.admin });
+	const n = Number((await s.sql(`SELECT count(*)::int AS n FROM nodes
+		WHERE NOT deleted AND (status IS NULL OR status = 'unknown')`)).rows[0].n);
+	assert.match(m.body, new RegExp(`^wgn_fleet_nodes\\{status="unknown"\\} ${n}$`, 'm'));
+	assert.match(m.body, new RegExp(`^wgn_fleet_last_seen_seconds\\{node_id="${e.node_id}"\\} `, 'm'));
 });
 
 test('a deleted node cannot report', async () => {
