@@ -131,8 +131,9 @@ if [ -n "${STRACE:-}" ]; then
 	grep -E 'connect\(|GET /|HTTP/1.1 200|errno=' "$BATS_TEST_TMPDIR/strace.tt" | cut -c1-150 >&2 || true
 fi
 
-# 2. From empty, side by side.
+# 2. From empty, side by side (RUNS=0: not at all).
 empty="ip netns exec $HUB_NS wg setconf $HUB_IF $BATS_TEST_TMPDIR/empty.conf"
+if [ "$RUNS" -gt 0 ]; then
 echo "load before: $(load)" >&2
 hyperfine -N --runs "$RUNS" --warmup 1 --export-markdown "$BATS_TEST_TMPDIR/hf.md" \
 	--prepare "sh -c '$empty && rm -f $HUB_DIR/state/$HUB_IF.sync.json'" \
@@ -146,6 +147,7 @@ hyperfine -N --runs "$RUNS" --warmup 1 --export-markdown "$BATS_TEST_TMPDIR/hf.m
 	>&2
 echo "load after: $(load)" >&2
 cat "$BATS_TEST_TMPDIR/hf.md"
+fi
 peers="$(ip netns exec "$HUB_NS" wg show "$HUB_IF" peers | wc -l)"
 [ "$peers" -eq "$N" ] || fail "the hub has $peers peers after the runs, not $N"
 
@@ -156,7 +158,8 @@ watch_pid=$!
 wait_for 60 test -s "$HUB_DIR/state/$HUB_IF.sync.json" || fail "sync --watch did not finish a first round"
 sleep 1
 echo "load before: $(load)" >&2
-python3 "$here/bench/sync-change.py" "$CP_URL" "$CP_TOKEN_FILE" "$UAPI_DIR/$HUB_IF.sock" "$CHANGES"
+python3 "$here/bench/sync-change.py" "$CP_URL" "$CP_TOKEN_FILE" "$UAPI_DIR/$HUB_IF.sock" "$CHANGES" \
+	"$BATS_TEST_TMPDIR/watch.log"
 echo "load after: $(load)" >&2
 
 # 4. HUBS (1000) long polls on the one app instance, and one change reaching them all.

@@ -14,6 +14,15 @@ namespace wgn {
 
 using Key = std::array<uint8_t, 32>;
 
+// For hash maps of public keys: every byte counts (peers choose their keys).
+struct KeyHash {
+	size_t operator()(const Key &k) const noexcept
+	{
+		return std::hash<std::string_view>{}(
+		        std::string_view(reinterpret_cast<const char *>(k.data()), k.size()));
+	}
+};
+
 // A private or preshared key. It wipes itself when destroyed and has no way to be
 // printed: code that needs the bytes asks for them by name.
 class SecretKey {

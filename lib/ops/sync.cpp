@@ -2,11 +2,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
+#include <net/if.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
 
@@ -27,6 +33,15 @@ using nlohmann::json;
 
 namespace {
 
+struct AddrHash {
+	size_t operator()(const IpAddr &a) const noexcept
+	{
+		return std::hash<std::string_view>{}(std::string_view(
+		               reinterpret_cast<const char *>(a.bytes.data()), a.bytes.size())) ^
+		       static_cast<size_t>(a.family);
+	}
+};
+
 std::filesystem::path sync_state_path(const std::string &ifname)
 {
 	return state_dir() / (ifname + ".sync.json");
@@ -39,9 +54,73 @@ std::vector<IpPrefix> sorted(std::vector<IpPrefix> v)
 	return v;
 }
 
+// The same set of prefixes; one or two each, mostly in the same order already.
+bool same_routes(const std::vector<IpPrefix> &a, const std::vector<IpPrefix> &b)
+{
+	if (a == b)
+		return true;
+	return sorted(a) == sorted(b);
+}
+
+// A JSON string: plain printable ASCII as it is, anything else through json_text
+// (escapes, and U+FFFD for bytes that are not UTF-8).
+void append_json_string(std::string &out, const std::string &v)
+{
+	bool plain = std::all_of(v.begin(), v.end(), [](char c) {
+		return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+	});
+	if (plain) {
+		out += '"';
+		out += v;
+		out += '"';
+	} else {
+		out += json_text(json(v));
+	}
+}
+
 std::string short_key(const Key &k)
 {
 	return base64_encode(k);
+}
+
+double monotonic_seconds()
+{
+	return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+	        .count();
+}
+
+// The memo's copy of the device after the plan was applied to it.
+void apply_to(DeviceState &dev, const SyncPlan &plan)
+{
+	std::unordered_map<Key, size_t, KeyHash> at;
+	at.reserve(dev.peers.size());
+	for (size_t i = 0; i < dev.peers.size(); ++i)
+		at.emplace(dev.peers[i].public_key, i);
+	std::vector<bool> gone(dev.peers.size(), false);
+	for (auto &c : plan.changes) {
+		auto it = at.find(c.public_key);
+		if (c.kind == SyncPeerChange::remove) {
+			if (it != at.end())
+				gone[it->second] = true;
+		} else if (it != at.end()) {
+			dev.peers[it->second].allowed_ips = c.allowed_ips;
+		} else {
+			PeerState p;
+			p.public_key = c.public_key;
+			p.allowed_ips = c.allowed_ips;
+			at.emplace(p.public_key, dev.peers.size());
+			dev.peers.push_back(std::move(p));
+			gone.push_back(false);
+		}
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < dev.peers.size(); ++i)
+		if (!gone[i]) {
+			if (w != i)
+				dev.peers[w] = std::move(dev.peers[i]);
+			++w;
+		}
+	dev.peers.resize(w);
 }
 
 } // namespace
@@ -114,32 +193,61 @@ Result<std::optional<SyncState>> load_sync_state(const std::string &ifname)
 	return std::optional<SyncState>{s};
 }
 
+// Written by hand, not through a json tree: 10,000 nodes are 1.5 MB that a json tree
+// takes ~100 ms to build and print, and sync --watch writes it after every change.
 Status save_sync_state(const std::string &ifname, const SyncState &s)
 {
-	json keys = json::array();
-	for (auto &k : s.managed)
-		keys.push_back(base64_encode(k));
-	json nodes = json::array();
-	for (auto &n : s.nodes) {
-		json ips = json::array();
-		for (auto &a : n.host_routes)
-			ips.push_back(a.str());
-		nodes.push_back({{"node_id", n.node_id},
-		                 {"public_key", base64_encode(n.public_key)},
-		                 {"allowed_ips", ips},
-		                 {"revision", n.revision}});
+	std::string out;
+	out.reserve(256 + s.managed.size() * 48 + s.nodes.size() * 128);
+	out += "{\"interface\":";
+	append_json_string(out, ifname);
+	out += ",\"control_plane_url\":";
+	append_json_string(out, s.control_plane_url);
+	out += ",\"revision\":";
+	out += std::to_string(s.revision);
+	out += ",\"managed\":[";
+	const char *sep = "";
+	std::vector<Key> managed(s.managed.begin(), s.managed.end());
+	std::sort(managed.begin(), managed.end()); // the same state, the same file
+	for (auto &k : managed) {
+		out += sep;
+		out += '"';
+		out += base64_encode(k);
+		out += '"';
+		sep = ",";
 	}
-	json j{{"interface", ifname},
-	       {"control_plane_url", s.control_plane_url},
-	       {"revision", s.revision},
-	       {"managed", keys},
-	       {"nodes", nodes}};
-	return write_file_atomic(sync_state_path(ifname), json_text(j) + "\n", 0644);
+	out += "],\"nodes\":[";
+	sep = "";
+	for (auto &n : s.nodes) {
+		out += sep;
+		out += "{\"node_id\":";
+		append_json_string(out, n.node_id);
+		out += ",\"public_key\":\"";
+		out += base64_encode(n.public_key);
+		out += "\",\"allowed_ips\":[";
+		const char *ipsep = "";
+		for (auto &a : n.host_routes) {
+			out += ipsep;
+			out += '"';
+			out += a.str();
+			out += '"';
+			ipsep = ",";
+		}
+		out += "],\"revision\":";
+		out += std::to_string(n.revision);
+		out += '}';
+		sep = ",";
+	}
+	out += "]}\n";
+	return write_file_atomic(sync_state_path(ifname), out, 0644);
 }
 
 void merge_feed(std::vector<FeedNode> &nodes, std::vector<FeedNode> changes)
 {
-	std::map<std::string, size_t> at;
+	// The views point into nodes' strings: no reallocation until the map is done.
+	nodes.reserve(nodes.size() + changes.size());
+	std::unordered_map<std::string_view, size_t> at;
+	at.reserve(nodes.size() + changes.size());
 	for (size_t i = 0; i < nodes.size(); ++i)
 		at[nodes[i].node_id] = i;
 	std::vector<bool> gone(nodes.size(), false);
@@ -150,9 +258,9 @@ void merge_feed(std::vector<FeedNode> &nodes, std::vector<FeedNode> changes)
 		}
 		if (c.deleted)
 			continue;
-		at[c.node_id] = nodes.size();
 		gone.push_back(false);
 		nodes.push_back(std::move(c));
+		at[nodes.back().node_id] = nodes.size() - 1;
 	}
 	size_t w = 0;
 	for (size_t i = 0; i < nodes.size(); ++i)
@@ -165,11 +273,11 @@ void merge_feed(std::vector<FeedNode> &nodes, std::vector<FeedNode> changes)
 }
 
 SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
-                   const std::vector<PeerState> &device_peers, const std::set<Key> &managed,
-                   bool prune)
+                   const std::vector<PeerState> &device_peers, const KeySet &managed, bool prune)
 {
 	SyncPlan plan;
-	std::map<Key, const PeerState *> on_device;
+	std::unordered_map<Key, const PeerState *, KeyHash> on_device;
+	on_device.reserve(device_peers.size());
 	for (auto &p : device_peers)
 		on_device[p.public_key] = &p;
 
@@ -184,19 +292,22 @@ SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
 	// The holders first: a node that sync routes on the device already keeps its
 	// addresses against any node that moved onto them.
 	std::vector<const FeedNode *> candidates;
-	auto holds = [&](const FeedNode &n) {
-		return managed.contains(n.public_key) && on_device.contains(n.public_key);
-	};
-	for (auto &n : nodes)
-		if (!n.deleted && holds(n))
-			candidates.push_back(&n);
-	for (auto &n : nodes)
-		if (!n.deleted && !holds(n))
-			candidates.push_back(&n);
+	candidates.reserve(nodes.size());
+	std::vector<const FeedNode *> newcomers;
+	for (auto &n : nodes) {
+		if (n.deleted)
+			continue;
+		bool holds = managed.contains(n.public_key) && on_device.contains(n.public_key);
+		(holds ? candidates : newcomers).push_back(&n);
+	}
+	candidates.insert(candidates.end(), newcomers.begin(), newcomers.end());
 
-	std::map<Key, const FeedNode *> wanted;
-	std::map<IpAddr, std::pair<IpPrefix, Key>> node_claims;
+	std::unordered_map<Key, const FeedNode *, KeyHash> wanted;
+	wanted.reserve(candidates.size());
+	std::unordered_map<IpAddr, std::pair<IpPrefix, Key>, AddrHash> node_claims;
+	node_claims.reserve(candidates.size() * 2);
 	std::vector<const FeedNode *> order;
+	order.reserve(candidates.size());
 	for (const FeedNode *np : candidates) {
 		const FeedNode &n = *np;
 		if (n.public_key == hub_key) {
@@ -204,10 +315,10 @@ SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
 			                       " has the hub's own public key");
 			continue;
 		}
-		if (wanted.contains(n.public_key)) {
+		if (auto w = wanted.find(n.public_key); w != wanted.end()) {
 			plan.conflicts.push_back("node " + n.node_id + ": its public key " +
 			                         short_key(n.public_key) + " is node " +
-			                         wanted[n.public_key]->node_id + "'s already");
+			                         w->second->node_id + "'s already");
 			continue;
 		}
 		std::optional<std::string> conflict;
@@ -235,7 +346,7 @@ SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
 		}
 		for (auto &r : n.host_routes)
 			node_claims.emplace(r.addr, std::pair{r, n.public_key});
-		wanted[n.public_key] = &n;
+		wanted.emplace(n.public_key, &n);
 		order.push_back(&n);
 	}
 
@@ -246,11 +357,11 @@ SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
 			c.public_key = p.public_key;
 			plan.changes.push_back(c);
 		}
+	plan.managed.reserve(order.size());
 	for (auto *n : order) {
-		auto want = sorted(n->host_routes);
 		plan.managed.insert(n->public_key);
 		auto it = on_device.find(n->public_key);
-		if (it != on_device.end() && sorted(it->second->allowed_ips) == want) {
+		if (it != on_device.end() && same_routes(it->second->allowed_ips, n->host_routes)) {
 			++plan.unchanged;
 			continue;
 		}
@@ -340,13 +451,23 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 		token = std::move(*t);
 	}
 
-	auto loaded = load_sync_state(ifname);
-	if (!loaded) {
-		wipe(token);
-		return fail(loaded.error());
+	// The memo's state is taken, and given back only by a round that saved its state:
+	// after any failure the next round reads the file again.
+	SyncMemo *memo = opt.dry_run ? nullptr : opt.memo;
+	std::optional<SyncState> known;
+	if (memo && memo->state) {
+		known = std::move(memo->state);
+		memo->state.reset();
+	} else {
+		auto loaded = load_sync_state(ifname);
+		if (!loaded) {
+			wipe(token);
+			return fail(loaded.error());
+		}
+		known = std::move(*loaded);
 	}
-	SyncState state = *loaded ? std::move(**loaded) : SyncState{};
-	out.full = opt.full || !*loaded || !state.has_nodes || state.control_plane_url != cp.url;
+	SyncState state = known ? std::move(*known) : SyncState{};
+	out.full = opt.full || !known || !state.has_nodes || state.control_plane_url != cp.url;
 
 	// The feed first: if it fails, nothing on the device changes. The long poll holds
 	// no lock, so that `up` and `down` of the hub are never kept waiting by it.
@@ -384,9 +505,27 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 		own = control_for(ifname);
 		wg = own.get();
 	}
-	auto dev = wg->get_device(ifname);
-	if (!dev)
-		return fail(dev.error());
+	const DeviceState *dev = nullptr;
+	std::optional<DeviceState> read;
+	double now = monotonic_seconds();
+	unsigned ifindex = if_nametoindex(ifname.c_str());
+	if (memo && memo->device && !out.full && out.changed > 0 && ifindex == memo->ifindex &&
+	    now - memo->device_read_at < memo->device_max_age) {
+		dev = &*memo->device;
+	} else {
+		if (memo)
+			memo->device.reset();
+		auto got = wg->get_device(ifname);
+		if (!got)
+			return fail(got.error());
+		read = std::move(*got);
+		dev = &*read;
+		if (memo) {
+			++memo->device_reads;
+			memo->ifindex = ifindex;
+			memo->device_read_at = now;
+		}
+	}
 	Key hub_key = dev->has_private_key ? dev->public_key : cfg.interface.public_key;
 
 	out.plan = plan_sync(nodes, hub_key, dev->peers, state.managed, opt.prune);
@@ -399,18 +538,34 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	if (!out.plan.changes.empty()) {
 		for (auto &line : describe_sync(ifname, out.plan))
 			effect(line);
-		if (auto st = wg->set_device(ifname, sync_request(out.plan)); !st)
+		if (auto st = wg->set_device(ifname, sync_request(out.plan)); !st) {
+			if (memo)
+				memo->device.reset();
 			return fail(st.error());
+		}
 		out.applied = true;
 	}
+	if (memo) {
+		if (read)
+			memo->device = std::move(read);
+		if (memo->device)
+			apply_to(*memo->device, out.plan);
+	}
+	// A round that changed nothing (a long poll that timed out) writes nothing.
+	bool same = known && !out.full && out.changed == 0 && out.revision == state.revision &&
+	            out.plan.managed == state.managed;
 	SyncState next;
 	next.control_plane_url = cp.url;
 	next.revision = out.revision;
 	next.managed = out.plan.managed;
 	next.nodes = std::move(nodes);
 	next.has_nodes = true;
-	if (auto st = save_sync_state(ifname, next); !st)
-		return fail(st.error());
+	if (!same) {
+		if (auto st = save_sync_state(ifname, next); !st)
+			return fail(st.error());
+	}
+	if (memo)
+		memo->state = std::move(next);
 	return out;
 }
 
@@ -446,6 +601,9 @@ SyncWatchOutcome sync_watch(const Config &cfg, SyncOptions opt, SyncWatchEffects
 	if (wd && *wd / 2 - 1 < poll)
 		poll = std::max(1, static_cast<int>(*wd / 2 - 1));
 	opt.io.cancelled = [&fx] { return fx.signalled(); };
+	SyncMemo memo;
+	if (!opt.memo)
+		opt.memo = &memo;
 	BackoffPolicy backoff{cfg.connect.initial_backoff, cfg.connect.max_backoff};
 	bool ready = false;
 	int failures = 0;

@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "config.h"
@@ -24,11 +24,13 @@
 
 namespace wgn::ops {
 
+using KeySet = std::unordered_set<Key, KeyHash>;
+
 // $WGN_STATE_DIR/IFACE.sync.json: the keys sync manages and the last revision applied.
 struct SyncState {
 	std::string control_plane_url;
 	int64_t revision = 0;
-	std::set<Key> managed;       // the peers sync put on the device
+	KeySet managed;              // the peers sync put on the device
 	std::vector<FeedNode> nodes; // every live node at revision, in revision order
 	bool has_nodes = false;      // false: a state without nodes (full listing next)
 };
@@ -51,7 +53,7 @@ struct SyncPlan {
 	int unchanged = 0;
 	std::vector<std::string> conflicts; // nodes left out: their address is routed already
 	std::vector<std::string> skipped;   // nodes left out for another reason (hub's own key)
-	std::set<Key> managed;              // what sync manages once the plan is applied
+	KeySet managed;                     // what sync manages once the plan is applied
 };
 
 // nodes: the live nodes in feed order (deleted entries are ignored). A node's host
@@ -60,8 +62,7 @@ struct SyncPlan {
 // and the nodes that sync already routes on the device come first, so that a node
 // moving onto a taken address never takes it from its holder.
 SyncPlan plan_sync(const std::vector<FeedNode> &nodes, const Key &hub_key,
-                   const std::vector<PeerState> &device_peers, const std::set<Key> &managed,
-                   bool prune);
+                   const std::vector<PeerState> &device_peers, const KeySet &managed, bool prune);
 
 // The plan as one request: removals, then additions and updates (allowed IPs replaced,
 // no keepalive, no endpoint).
@@ -69,6 +70,22 @@ DeviceConfig sync_request(const SyncPlan &plan);
 
 // `wg set` lines for --dry-run; public keys only.
 std::vector<std::string> describe_sync(const std::string &ifname, const SyncPlan &plan);
+
+// What `sync --watch` keeps between rounds, so that a round with one change costs what
+// the change costs, not what 10,000 peers cost: the state as saved (not read back from
+// disk), and the device's peers as last read with the round's own changes applied. The
+// device is read again on the first round, on a full listing, on a round that brought
+// no change (a long poll that timed out: the time to notice hand-made changes), after
+// a failed set, when the interface's index changed (recreated by `down`/`up` or a new
+// daemon), and once the copy is older than device_max_age seconds.
+struct SyncMemo {
+	std::optional<SyncState> state;
+	std::optional<DeviceState> device;
+	unsigned ifindex = 0;
+	double device_read_at = 0; // monotonic seconds
+	double device_max_age = 60;
+	int device_reads = 0; // for tests: how many rounds read the device
+};
 
 struct SyncOptions {
 	bool prune = false;
@@ -78,6 +95,7 @@ struct SyncOptions {
 	HttpTransport *transport = nullptr; // default: CurlTransport
 	WireGuardControl *wg = nullptr;     // default: control_for(interface)
 	RegistrationIo io;
+	SyncMemo *memo = nullptr; // sync --watch: carried from one round to the next
 };
 
 struct SyncOutcome {

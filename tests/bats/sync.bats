@@ -297,6 +297,28 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$po
 	hub_has_peer "$NODE_PUB"
 }
 
+@test "the hub's daemon restarted under sync --watch: the next change puts every peer back" {
+	node_register_config
+	run node_wgn register "$NODE_IF"
+	assert_success
+	sync_watch_start -v
+	wait_for 2 hub_has_peer "$NODE_PUB" || fail "the node was not admitted: $(cat "$HUB_DIR/sync.log")"
+
+	# A new daemon: a new interface without peers (sync keeps its copy of the device
+	# between rounds; the interface's new index must make it read the device again).
+	kill -9 "$HUB_PID"
+	wait_for 5 bash -c "! ip -n $HUB_NS link show dev $HUB_IF 2>/dev/null"
+	hub_start_userspace
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" private-key "$BATS_TEST_TMPDIR/keys/hub.key" listen-port 51820
+	[ -z "$(hub_peers)" ]
+
+	run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 1
+	assert_success
+	local pub="${output#* }"
+	wait_for 2 hub_has_peer "$pub" || fail "the new node was not admitted: $(cat "$HUB_DIR/sync.log")"
+	hub_has_peer "$NODE_PUB" || fail "the peer lost with the old daemon was not put back: $(hub_peers)"
+}
+
 @test "up on a hub's config creates its interface, verifies nothing, and a reconcile keeps the peers" {
 	local ifn="${HUB_IF}x" hand
 	sed -e "s#^listen_port = .*#listen_port = 51821#" \

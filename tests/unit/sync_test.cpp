@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <functional>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +53,7 @@ class FakeWg : public WireGuardControl {
 public:
 	DeviceState dev;
 	int sets = 0;
+	int gets = 0;
 	bool fail_get = false;
 	Status set_device(const std::string &, const DeviceConfig &cfg) override
 	{
@@ -78,6 +80,7 @@ public:
 	}
 	Result<DeviceState> get_device(const std::string &) override
 	{
+		++gets;
 		if (fail_get)
 			return make_error(Errc::os, "no such device");
 		return dev;
@@ -213,13 +216,13 @@ TEST_CASE("plan: add new nodes, unchanged ones cost nothing, managed gone ones r
 	Key hub = key_of(kHub);
 	std::vector<PeerState> dev = {peer(kNodeA, {"10.0.0.7/32"}), peer(kHand, {"10.0.0.50/32"}),
 	                              peer(kNodeB, {"10.0.0.8/32"})};
-	std::set<Key> managed = {key_of(kNodeA), key_of(kNodeB)};
+	ops::KeySet managed = {key_of(kNodeA), key_of(kNodeB)};
 	auto plan = ops::plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, managed, false);
 	REQUIRE(plan.changes.size() == 1);
 	CHECK(plan.changes[0].kind == ops::SyncPeerChange::remove);
 	CHECK(plan.changes[0].public_key == key_of(kNodeB));
 	CHECK(plan.unchanged == 1);
-	CHECK(plan.managed == std::set<Key>{key_of(kNodeA)});
+	CHECK(plan.managed == ops::KeySet{key_of(kNodeA)});
 
 	// --prune takes the hand-made peer too.
 	auto pruned = ops::plan_sync({node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev, managed, true);
@@ -365,6 +368,78 @@ TEST_CASE("sync applies the diff in one request, then nothing; feed errors chang
 	CHECK(wg.dev.peers.size() == 2);
 }
 
+TEST_CASE("sync --watch's memo: a round with a change reads neither the device nor the "
+          "state; an idle round reads the device again and writes nothing",
+          "[sync][ops]")
+{
+	HubScratch s;
+	auto cfg = s.hub_config();
+	FakeWg wg;
+	FakeTransport t;
+	FakeClock clock;
+	ops::SyncMemo memo;
+	ops::SyncOptions opt;
+	opt.transport = &t;
+	opt.wg = &wg;
+	opt.io = clock.io(&t);
+	opt.memo = &memo;
+	auto ino = [&] {
+		struct stat sb {};
+		REQUIRE(stat((s.dir / "state" / "wgh.sync.json").c_str(), &sb) == 0);
+		return sb.st_ino;
+	};
+
+	t.script.push_back(response(200, feed_body(3, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(wg.gets == 1);
+	REQUIRE(memo.state);
+	CHECK(memo.state->revision == 3);
+
+	// A change: applied from the memo's copy of the device; the state file is written
+	// (a crash must not forget the peer) but not read back.
+	t.script.push_back(response(200, feed_body(4, {jnode("b", kNodeB, {"10.0.0.8/24"})})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(wg.gets == 1);
+	CHECK(wg.sets == 2);
+	CHECK(wg.dev.peers.size() == 2);
+	CHECK(t.seen[1].url.find("since=3&") != std::string::npos);
+	auto written = ino();
+	auto st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 4);
+	CHECK((*st)->nodes.size() == 2);
+	CHECK((*st)->managed == ops::KeySet{key_of(kNodeA), key_of(kNodeB)});
+
+	// Someone removes a by hand: an idle round (nothing changed) reads the device again
+	// and puts a back; the state is the same, so the file is not rewritten.
+	wg.dev.peers.erase(wg.dev.peers.begin());
+	t.script.push_back(response(200, feed_body(4, json::array())));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(wg.gets == 2);
+	CHECK(wg.dev.peers.size() == 2);
+	CHECK(ino() == written);
+
+	// A copy older than device_max_age is read again even on a round with a change.
+	memo.device_max_age = 0;
+	t.script.push_back(
+	        response(200, feed_body(5, {jnode("b", kNodeB, {"10.0.0.8/24"}, true)})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(wg.gets == 3);
+	REQUIRE(wg.dev.peers.size() == 1);
+	CHECK(wg.dev.peers[0].public_key == key_of(kNodeA));
+
+	// The memo's copy follows what the round set.
+	memo.device_max_age = 60;
+	t.script.push_back(response(200, feed_body(6, {jnode("c", kNodeB, {"10.0.0.9/24"})})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(wg.gets == 3);
+	REQUIRE(memo.device);
+	REQUIRE(memo.device->peers.size() == 2);
+	CHECK(memo.device->peers[1].public_key == key_of(kNodeB));
+	CHECK(memo.device->peers[1].allowed_ips == wg.dev.peers[1].allowed_ips);
+}
+
 TEST_CASE("merge: a node seen again moves to the end with its new key, a deleted one goes",
           "[sync][plan]")
 {
@@ -413,7 +488,7 @@ TEST_CASE("plan: the node that holds an address keeps it against one that moves 
 {
 	Key hub = key_of(kHub);
 	std::vector<PeerState> dev = {peer(kNodeA, {"10.0.0.7/32"})};
-	std::set<Key> managed = {key_of(kNodeA)};
+	ops::KeySet managed = {key_of(kNodeA)};
 	// b comes first in the feed (a re-registered later), yet a routes 10.0.0.7 now.
 	auto plan = ops::plan_sync(
 	        {node("b", kNodeB, {"10.0.0.7/32"}), node("a", kNodeA, {"10.0.0.7/32"})}, hub, dev,
@@ -454,7 +529,7 @@ TEST_CASE("sync: a key change replaces the peer in one request; the state resume
 	REQUIRE(*st);
 	REQUIRE((*st)->nodes.size() == 1);
 	CHECK((*st)->nodes[0].public_key == key_of(kNodeB));
-	CHECK((*st)->managed == std::set<Key>{key_of(kNodeB)});
+	CHECK((*st)->managed == ops::KeySet{key_of(kNodeB)});
 
 	// The interface recreated empty: the next round, with nothing new, puts it back.
 	wg.dev.peers.clear();
