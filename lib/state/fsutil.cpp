@@ -3,6 +3,7 @@
 #include "file_read.h"
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -23,6 +24,34 @@ std::filesystem::path state_dir()
 	return e && *e ? e : "/var/lib/wgn";
 }
 
+void remove_dead_temps(const std::filesystem::path &path)
+{
+	const std::string prefix = path.filename().string() + ".tmp-";
+	auto dir = path.parent_path();
+	std::error_code ec;
+	std::filesystem::directory_iterator it(dir.empty() ? "." : dir, ec);
+	for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+		const std::string name = it->path().filename().string();
+		if (name.compare(0, prefix.size(), prefix) != 0)
+			continue;
+		// PATH.tmp-PID.XXXXXX: the PID is digits up to the dot.
+		auto dot = name.find('.', prefix.size());
+		if (dot == std::string::npos || dot == prefix.size() || dot - prefix.size() > 9)
+			continue;
+		long pid = 0;
+		bool digits = true;
+		for (size_t i = prefix.size(); i < dot; ++i) {
+			digits = digits && name[i] >= '0' && name[i] <= '9';
+			pid = pid * 10 + (name[i] - '0');
+		}
+		if (!digits || pid <= 0 || pid == getpid())
+			continue;
+		// ESRCH only: EPERM means a process runs with that id (another user's).
+		if (kill(static_cast<pid_t>(pid), 0) < 0 && errno == ESRCH)
+			unlink(it->path().c_str());
+	}
+}
+
 Status write_file_atomic(const std::filesystem::path &path, const std::string &data, unsigned mode)
 {
 	auto fail = [&](const std::string &what) -> Status {
@@ -32,7 +61,8 @@ Status write_file_atomic(const std::filesystem::path &path, const std::string &d
 	auto dir = path.parent_path();
 	if (!dir.empty() && mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
 		return fail("cannot create " + dir.string());
-	std::string tmp = path.string() + ".XXXXXX";
+	remove_dead_temps(path);
+	std::string tmp = path.string() + ".tmp-" + std::to_string(getpid()) + ".XXXXXX";
 	int fd = mkostemp(tmp.data(), O_CLOEXEC);
 	if (fd < 0)
 		return fail("mkostemp");

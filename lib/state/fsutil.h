@@ -9,9 +9,15 @@
 namespace wgn {
 
 // Writes `data` to `path` atomically with `mode`, creating the parent directory (0755)
-// if needed. Errors: cant_create (73).
+// if needed. Errors: cant_create (73). The temp beside it is PATH.tmp-PID.XXXXXX; a
+// writer killed before its rename (kill -9, power loss) leaves one, which the next
+// write of the same path removes (remove_dead_temps).
 Status write_file_atomic(const std::filesystem::path &path, const std::string &data,
                          unsigned mode = 0644);
+
+// Removes the temps of `path` (PATH.tmp-PID.*) whose writer PID no longer runs; a live
+// writer's temp stays. `down` calls it when it removes the run state.
+void remove_dead_temps(const std::filesystem::path &path);
 
 // Reads a whole small file (a regular file of at most 1 MiB, file_read.h); errors:
 // no_input.

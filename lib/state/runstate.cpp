@@ -188,6 +188,8 @@ Status remove_run_state(const std::string &ifname)
 	if (unlink(path.c_str()) < 0 && errno != ENOENT)
 		return make_error(Errc::cant_create,
 		                  "cannot remove " + path.string() + ": " + std::strerror(errno));
+	// An up killed while it wrote the state left its temp: gone with the state.
+	remove_dead_temps(path);
 	return Ok{};
 }
 

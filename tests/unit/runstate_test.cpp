@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -67,7 +68,7 @@ TEST_CASE("run state round-trips through its file, atomically and readable")
 	CHECK_THAT(*text, Catch::Contains("\"connected_at_iso\": \"2026-02-19T17:30:00Z\""));
 	// No temp files left behind.
 	CHECK(std::distance(std::filesystem::directory_iterator(d.dir),
-			    std::filesystem::directory_iterator()) == 1);
+	                    std::filesystem::directory_iterator()) == 1);
 
 	auto back = read_run_state("wg0");
 	REQUIRE(back.ok());
@@ -89,6 +90,52 @@ TEST_CASE("run state round-trips through its file, atomically and readable")
 	CHECK_FALSE(gone->has_value());
 	// Removing what is not there is fine (down is idempotent).
 	CHECK(remove_run_state("wg0").ok());
+}
+
+// A process that has exited and been reaped: its pid runs nothing (until reused).
+static pid_t dead_pid()
+{
+	pid_t p = fork();
+	if (p == 0)
+		_exit(0);
+	REQUIRE(p > 0);
+	int st = 0;
+	REQUIRE(waitpid(p, &st, 0) == p);
+	return p;
+}
+
+TEST_CASE("a temp left by a writer killed before its rename goes with the next write or down")
+{
+	RunDir d;
+	auto state = d.dir / "wg0.json";
+	auto temp_of = [&](pid_t pid) {
+		auto t = d.dir / ("wg0.json.tmp-" + std::to_string(pid) + ".a1B2c3");
+		std::ofstream(t) << "{\"interface\": \"wg";
+		return t;
+	};
+	// What kill -9 during write_file_atomic leaves: a dead writer's temp.
+	auto dead = temp_of(dead_pid());
+	// A writer that still runs (the parent of this test) keeps its temp; so does a
+	// file that only looks alike.
+	auto live = temp_of(getppid());
+	auto other = d.dir / "wg0.json.tmp-x.a1B2c3";
+	std::ofstream(other) << "";
+
+	RunState st;
+	st.interface = "wg0";
+	st.connected_at = 1771522200;
+	st.backend = "kernel";
+	REQUIRE(write_run_state(st).ok());
+	CHECK_FALSE(std::filesystem::exists(dead));
+	CHECK(std::filesystem::exists(live));
+	CHECK(std::filesystem::exists(other));
+	CHECK(std::filesystem::exists(state));
+
+	auto dead2 = temp_of(dead_pid());
+	REQUIRE(remove_run_state("wg0").ok());
+	CHECK_FALSE(std::filesystem::exists(state));
+	CHECK_FALSE(std::filesystem::exists(dead2));
+	CHECK(std::filesystem::exists(live));
 }
 
 TEST_CASE("a kernel run state has a null daemon pid")
