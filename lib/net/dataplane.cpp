@@ -2,10 +2,12 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -14,13 +16,13 @@
 namespace wgn {
 
 Result<pid_t> SystemDaemonControl::start(const std::string &program, const std::string &ifname,
-					 double timeout)
+                                         double timeout)
 {
 	return start_userspace_daemon(program, ifname, timeout);
 }
 
 Status SystemDaemonControl::stop(const std::string &ifname, std::optional<pid_t> pid,
-				 double timeout)
+                                 double timeout)
 {
 	return stop_userspace_daemon(ifname, pid, timeout);
 }
@@ -49,8 +51,7 @@ DeviceConfig restore_config(const DeviceState &state)
 Executor::Executor(Effects fx, std::string ifname, LinkObservation before, ExecOptions opt)
     : fx_(std::move(fx)), ifname_(std::move(ifname)), before_(std::move(before)),
       opt_(std::move(opt))
-{
-}
+{}
 
 Result<int> Executor::resolve_ifindex()
 {
@@ -182,8 +183,8 @@ Status Executor::undo(const Undo &u)
 	case OpKind::set_device:
 		if (!before_.device)
 			return make_error(Errc::os, "cannot restore the WireGuard settings of " +
-							ifname_ +
-							": they could not be read before");
+			                                    ifname_ +
+			                                    ": they could not be read before");
 		effect("wg syncconf " + ifname_ + " (the previous settings)");
 		return fx_.wg.set_device(ifname_, restore_config(*before_.device));
 	default:
@@ -294,6 +295,19 @@ unsigned SignalWatch::take()
 	// A signal during the drain may have lost its byte: take its bit too. One after
 	// this writes a byte that the next wait sees.
 	return mask | g_pending.exchange(0);
+}
+
+unsigned SignalWatch::wait(double seconds)
+{
+	if (unsigned m = take())
+		return m;
+	if (seconds <= 0)
+		return 0;
+	pollfd p{fd(), POLLIN, 0};
+	int ms = static_cast<int>(std::ceil(seconds * 1000));
+	if (poll(&p, 1, ms) < 0 && errno != EINTR)
+		return 0;
+	return take();
 }
 
 void SignalWatch::reraise()

@@ -61,16 +61,16 @@ class DaemonControl {
 public:
 	virtual ~DaemonControl() = default;
 	virtual Result<pid_t> start(const std::string &program, const std::string &ifname,
-				    double timeout) = 0;
+	                            double timeout) = 0;
 	virtual Status stop(const std::string &ifname, std::optional<pid_t> pid,
-			    double timeout) = 0;
+	                    double timeout) = 0;
 };
 
 // userspace.h's start_userspace_daemon / stop_userspace_daemon.
 class SystemDaemonControl final : public DaemonControl {
 public:
 	Result<pid_t> start(const std::string &program, const std::string &ifname,
-			    double timeout) override;
+	                    double timeout) override;
 	Status stop(const std::string &ifname, std::optional<pid_t> pid, double timeout) override;
 };
 
@@ -151,6 +151,9 @@ public:
 	// last take, as a mask of (1u << signo), and forgets them (signal() is 0 again and
 	// the pipe is drained), so that the next `up` is not taken for interrupted.
 	static unsigned take();
+	// take(), or when nothing came yet, waits up to seconds for a signal and takes it;
+	// 0 when the time ran out. wait(0) only takes.
+	static unsigned wait(double seconds);
 };
 
 } // namespace wgn

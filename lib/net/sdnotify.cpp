@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fd.h"
+#include "log.h"
 
 namespace wgn {
 
@@ -78,6 +79,14 @@ Status SdNotifier::notify(const std::string &state) const
 	if (n < 0)
 		return fail(std::strerror(errno));
 	return Ok{};
+}
+
+void ServiceNotifier::notify(const std::string &state)
+{
+	auto st = notifier_.notify(state);
+	if (!st && !failed_)
+		complain(st.error().message + " (said once)");
+	failed_ = !st;
 }
 
 } // namespace wgn

@@ -36,6 +36,22 @@ private:
 	std::optional<uint64_t> watchdog_usec_;
 };
 
+// The notifier of a long-running loop (watch, sync --watch): from the environment; a
+// send that fails is said on stderr once, and again only after one got through.
+class ServiceNotifier {
+public:
+	ServiceNotifier() : notifier_(SdNotifier::from_environment()) {}
+	void notify(const std::string &state);
+	std::optional<double> watchdog_interval() const
+	{
+		return notifier_.enabled() ? notifier_.watchdog_interval() : std::nullopt;
+	}
+
+private:
+	SdNotifier notifier_;
+	bool failed_ = false;
+};
+
 // The parsing behind from_environment, for the tests: WATCHDOG_USEC as a positive
 // integer, honoured only when WATCHDOG_PID is empty or equals pid.
 std::optional<uint64_t> parse_watchdog(const char *usec, const char *wpid, long pid);

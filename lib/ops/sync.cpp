@@ -14,7 +14,6 @@
 
 #include <net/if.h>
 #include <nlohmann/json.hpp>
-#include <poll.h>
 
 #include "backoff.h"
 #include "dataplane.h"
@@ -657,40 +656,16 @@ namespace {
 
 class SystemSyncWatchEffects final : public SyncWatchEffects {
 public:
-	SystemSyncWatchEffects() : notifier_(SdNotifier::from_environment())
-	{
-		SignalWatch::install();
-	}
-	void notify(const std::string &state) override
-	{
-		auto st = notifier_.notify(state);
-		if (!st && !notify_failed_)
-			complain(st.error().message + " (said once)");
-		notify_failed_ = !st;
-	}
-	std::optional<double> watchdog_interval() override
-	{
-		return notifier_.enabled() ? notifier_.watchdog_interval() : std::nullopt;
-	}
-	unsigned wait(double seconds) override
-	{
-		if (unsigned m = SignalWatch::take())
-			return m;
-		if (seconds <= 0)
-			return 0;
-		pollfd p{SignalWatch::fd(), POLLIN, 0};
-		int ms = static_cast<int>(std::ceil(seconds * 1000));
-		if (poll(&p, 1, ms) < 0 && errno != EINTR)
-			return 0;
-		return SignalWatch::take();
-	}
+	SystemSyncWatchEffects() { SignalWatch::install(); }
+	void notify(const std::string &state) override { notifier_.notify(state); }
+	std::optional<double> watchdog_interval() override { return notifier_.watchdog_interval(); }
+	unsigned wait(double seconds) override { return SignalWatch::wait(seconds); }
 	bool signalled() override { return SignalWatch::signal() != 0; }
 	double jitter_unit() override { return jitter_.next(); }
 
 private:
-	SdNotifier notifier_;
+	ServiceNotifier notifier_;
 	Jitter jitter_;
-	bool notify_failed_ = false;
 };
 
 } // namespace

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <csignal>
 #include <ctime>
-#include <poll.h>
 
 #include "backoff.h"
 #include "check.h"
@@ -23,8 +22,7 @@ public:
 	SystemWatchEffects(std::string target, std::optional<std::string> config_dir, UpOptions opt,
 	                   bool report)
 	    : target_(std::move(target)), config_dir_(std::move(config_dir)), opt_(opt),
-	      inner_(system_health_sensors()), sensors_(*inner_),
-	      notifier_(SdNotifier::from_environment())
+	      inner_(system_health_sensors()), sensors_(*inner_)
 	{
 		SignalWatch::install();
 		if (report)
@@ -70,35 +68,15 @@ public:
 		if (reporter_)
 			reporter_->post(cfg, r);
 	}
-	void notify(const std::string &state) override
-	{
-		auto st = notifier_.notify(state);
-		if (!st && !notify_failed_)
-			complain(st.error().message + " (said once)");
-		notify_failed_ = !st;
-	}
-	std::optional<double> watchdog_interval() override
-	{
-		return notifier_.enabled() ? notifier_.watchdog_interval() : std::nullopt;
-	}
+	void notify(const std::string &state) override { notifier_.notify(state); }
+	std::optional<double> watchdog_interval() override { return notifier_.watchdog_interval(); }
 	double now() override
 	{
 		timespec ts{};
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 	}
-	unsigned wait(double seconds) override
-	{
-		if (unsigned m = SignalWatch::take())
-			return m;
-		if (seconds <= 0)
-			return 0;
-		pollfd p{SignalWatch::fd(), POLLIN, 0};
-		int ms = static_cast<int>(std::ceil(seconds * 1000));
-		if (poll(&p, 1, ms) < 0 && errno != EINTR)
-			return 0;
-		return SignalWatch::take();
-	}
+	unsigned wait(double seconds) override { return SignalWatch::wait(seconds); }
 	double jitter_unit() override { return jitter_.next(); }
 
 private:
@@ -125,9 +103,8 @@ private:
 	UpOptions opt_;
 	std::unique_ptr<HealthSensors> inner_;
 	CounterSensors sensors_;
-	SdNotifier notifier_;
+	ServiceNotifier notifier_;
 	Jitter jitter_;
-	bool notify_failed_ = false;
 	bool report_failing_ = false; // the reporter thread's only
 	// Last: destroyed first, so that its thread ends before what it calls back into.
 	std::unique_ptr<HealthReporter> reporter_;
