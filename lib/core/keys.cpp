@@ -1,27 +1,91 @@
 #include "keys.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
+#include <dlfcn.h>
+#include <mutex>
+
+// Declarations only: libcrypto is not linked but loaded on first use (below).
 #include <openssl/evp.h>
 
 #include "file_read.h"
+#include "log.h"
 
 namespace wgn {
 
+namespace {
+
+// libcrypto, loaded when a key is derived or a digest taken instead of when wgn starts:
+// its 21,000 relocations were most of what the dynamic loader did for every run of
+// `wgn health` and `wgn --version`, which use neither (issue 14). The few functions
+// wgn calls are looked up once; a libcrypto that cannot be loaded is an installation
+// fault that ends the process with one line (71), as a missing shared library would
+// have before main.
+struct Crypto {
+	decltype(&::EVP_Digest) digest;
+	decltype(&::EVP_sha256) sha256;
+	decltype(&::EVP_PKEY_new_raw_private_key) new_raw_private_key;
+	decltype(&::EVP_PKEY_new_raw_public_key) new_raw_public_key;
+	decltype(&::EVP_PKEY_get_raw_public_key) get_raw_public_key;
+	decltype(&::EVP_PKEY_free) pkey_free;
+	decltype(&::EVP_PKEY_CTX_new) ctx_new;
+	decltype(&::EVP_PKEY_CTX_free) ctx_free;
+	decltype(&::EVP_PKEY_derive_init) derive_init;
+	decltype(&::EVP_PKEY_derive_set_peer) derive_set_peer;
+	decltype(&::EVP_PKEY_derive) derive;
+};
+
+const Crypto &crypto()
+{
+	static Crypto c;
+	static std::once_flag once;
+	std::call_once(once, [] {
+		void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+		auto need = [h](auto &fn, const char *name) {
+			void *p = h ? dlsym(h, name) : nullptr;
+			if (!p) {
+				const char *why = dlerror();
+				complain(std::string("cannot load ") + name +
+				         " from libcrypto.so.3" +
+				         (why ? std::string(": ") + why : std::string()));
+				std::exit(71);
+			}
+			fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+		};
+		need(c.digest, "EVP_Digest");
+		need(c.sha256, "EVP_sha256");
+		need(c.new_raw_private_key, "EVP_PKEY_new_raw_private_key");
+		need(c.new_raw_public_key, "EVP_PKEY_new_raw_public_key");
+		need(c.get_raw_public_key, "EVP_PKEY_get_raw_public_key");
+		need(c.pkey_free, "EVP_PKEY_free");
+		need(c.ctx_new, "EVP_PKEY_CTX_new");
+		need(c.ctx_free, "EVP_PKEY_CTX_free");
+		need(c.derive_init, "EVP_PKEY_derive_init");
+		need(c.derive_set_peer, "EVP_PKEY_derive_set_peer");
+		need(c.derive, "EVP_PKEY_derive");
+	});
+	return c;
+}
+
+} // namespace
+
+// explicit_bzero: glibc's wipe that the compiler may not drop (OPENSSL_cleanse's job,
+// without loading libcrypto for it).
 void wipe(void *p, size_t n)
 {
-	OPENSSL_cleanse(p, n);
+	explicit_bzero(p, n);
 }
 void wipe(std::string &s)
 {
 	if (!s.empty())
-		OPENSSL_cleanse(s.data(), s.size());
+		explicit_bzero(s.data(), s.size());
 	s.clear();
 }
 
@@ -30,9 +94,13 @@ SecretKey::~SecretKey()
 	wipe(key_.data(), key_.size());
 }
 
+// In constant time, as CRYPTO_memcmp: every byte is looked at whatever differs first.
 bool SecretKey::operator==(const SecretKey &o) const
 {
-	return CRYPTO_memcmp(key_.data(), o.key_.data(), key_.size()) == 0;
+	volatile uint8_t diff = 0;
+	for (size_t i = 0; i < key_.size(); ++i)
+		diff = diff | (key_[i] ^ o.key_[i]);
+	return diff == 0;
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -103,7 +171,8 @@ std::string sha256_hex(std::string_view data)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
-	EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+	const Crypto &c = crypto();
+	c.digest(data.data(), data.size(), md, &len, c.sha256(), nullptr);
 	return hex_of(md, len);
 }
 
@@ -137,17 +206,17 @@ std::optional<Key> hex_decode(std::string_view s)
 
 Key x25519(const Key &scalar, const Key &u)
 {
+	const Crypto &c = crypto();
 	Key out{};
-	EVP_PKEY *priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, scalar.data(), 32);
-	EVP_PKEY *peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, u.data(), 32);
-	EVP_PKEY_CTX *ctx = priv ? EVP_PKEY_CTX_new(priv, nullptr) : nullptr;
+	EVP_PKEY *priv = c.new_raw_private_key(EVP_PKEY_X25519, nullptr, scalar.data(), 32);
+	EVP_PKEY *peer = c.new_raw_public_key(EVP_PKEY_X25519, nullptr, u.data(), 32);
+	EVP_PKEY_CTX *ctx = priv ? c.ctx_new(priv, nullptr) : nullptr;
 	size_t len = out.size();
-	if (ctx && peer && EVP_PKEY_derive_init(ctx) == 1 &&
-	    EVP_PKEY_derive_set_peer(ctx, peer) == 1)
-		EVP_PKEY_derive(ctx, out.data(), &len);
-	EVP_PKEY_CTX_free(ctx);
-	EVP_PKEY_free(peer);
-	EVP_PKEY_free(priv);
+	if (ctx && peer && c.derive_init(ctx) == 1 && c.derive_set_peer(ctx, peer) == 1)
+		c.derive(ctx, out.data(), &len);
+	c.ctx_free(ctx);
+	c.pkey_free(peer);
+	c.pkey_free(priv);
 	return out;
 }
 
@@ -174,13 +243,13 @@ Result<SecretKey> generate_private_key()
 
 Key public_key_of(const SecretKey &priv)
 {
+	const Crypto &c = crypto();
 	Key out{};
-	EVP_PKEY *pkey =
-	        EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.bytes().data(), 32);
+	EVP_PKEY *pkey = c.new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.bytes().data(), 32);
 	size_t len = out.size();
 	if (pkey)
-		EVP_PKEY_get_raw_public_key(pkey, out.data(), &len);
-	EVP_PKEY_free(pkey);
+		c.get_raw_public_key(pkey, out.data(), &len);
+	c.pkey_free(pkey);
 	return out;
 }
 

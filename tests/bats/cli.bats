@@ -15,6 +15,23 @@ setup() {
 	assert_output --regexp '^wgn [0-9]+\.[0-9]+\.[0-9]+$'
 }
 
+@test "libcrypto and libcurl are loaded only by a command that uses them" {
+	# --version derives no key and talks no HTTP: neither library is opened (issue 14:
+	# libcrypto's relocations were most of the loader's work for every run).
+	run env LD_DEBUG=files "$WGN" --version
+	assert_success
+	refute_output --partial "file=libcrypto"
+	refute_output --partial "file=libcurl"
+	run readelf -d "$WGN"
+	refute_output --partial "libcrypto"
+	refute_output --partial "libcurl"
+	# up --dry-run derives the node's public key: libcrypto comes when it is needed.
+	run env LD_DEBUG=files "$WGN" --config-dir "$CONF_DIR" up --dry-run wg0
+	assert_success
+	assert_output --partial "file=libcrypto.so.3"
+	refute_output --partial "file=libcurl"
+}
+
 @test "--help lists the five commands" {
 	run "$WGN" --help
 	assert_success

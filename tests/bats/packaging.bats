@@ -180,6 +180,8 @@ verify_units() {
 	assert_line --regexp '^Depends: .*libc6'
 	# libcurl is dlopen()ed, so the control file names it (shlibs cannot see it).
 	assert_line --regexp '^Depends: .*libcurl4 \(>= 7\.85'
+	# So is libcrypto (lib/core/keys.cpp): libssl3 holds libcrypto.so.3.
+	assert_line --regexp '^Depends: .*libssl3'
 	refute_output --partial '${'
 	assert_line --regexp '^Recommends: .*wireguard-tools'
 	assert_line --regexp '^Suggests: .*wireguard-go'
