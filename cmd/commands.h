@@ -73,6 +73,11 @@ struct SyncOptions {
 	bool json = false;
 };
 
+struct RotateOptions {
+	std::string target;
+	bool json = false;
+};
+
 CLI::App *setup_up(CLI::App &app, UpOptions &o);
 CLI::App *setup_down(CLI::App &app, DownOptions &o);
 CLI::App *setup_health(CLI::App &app, HealthOptions &o);
@@ -80,6 +85,7 @@ CLI::App *setup_register(CLI::App &app, RegisterOptions &o);
 CLI::App *setup_watch(CLI::App &app, WatchOptions &o);
 CLI::App *setup_enroll(CLI::App &app, EnrollCliOptions &o);
 CLI::App *setup_sync(CLI::App &app, SyncOptions &o);
+CLI::App *setup_rotate(CLI::App &app, RotateOptions &o);
 
 int run_up(const GlobalOptions &g, const UpOptions &o);
 int run_down(const GlobalOptions &g, const DownOptions &o);
@@ -88,5 +94,6 @@ int run_register(const GlobalOptions &g, const RegisterOptions &o);
 int run_watch(const GlobalOptions &g, const WatchOptions &o);
 int run_enroll(const GlobalOptions &g, const EnrollCliOptions &o);
 int run_sync(const GlobalOptions &g, const SyncOptions &o);
+int run_rotate(const GlobalOptions &g, const RotateOptions &o);
 
 } // namespace wgn

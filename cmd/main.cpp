@@ -15,7 +15,7 @@ using namespace wgn;
 namespace {
 
 const std::vector<std::string> kCommands = {"up",    "down",   "health", "register",
-                                            "watch", "enroll", "sync"};
+                                            "watch", "enroll", "sync",   "rotate"};
 
 size_t edit_distance(const std::string &a, const std::string &b)
 {
@@ -78,10 +78,11 @@ int run_wgn(int argc, char **argv)
 	WatchOptions watch;
 	EnrollCliOptions enroll;
 	SyncOptions sync;
+	RotateOptions rotate;
 	CLI::App *cmds[] = {setup_up(app, up),         setup_down(app, down),
 	                    setup_health(app, health), setup_register(app, reg),
 	                    setup_watch(app, watch),   setup_enroll(app, enroll),
-	                    setup_sync(app, sync)};
+	                    setup_sync(app, sync),     setup_rotate(app, rotate)};
 	for (auto *c : cmds)
 		c->fallthrough();
 
@@ -128,10 +129,10 @@ int run_wgn(int argc, char **argv)
 	if (up.target.empty() && app.got_subcommand("up") == false && !app.got_subcommand("down") &&
 	    !app.got_subcommand("health") && !app.got_subcommand("register") &&
 	    !app.got_subcommand("watch") && !app.got_subcommand("enroll") &&
-	    !app.got_subcommand("sync"))
-		return usage_error(
-		        "a command is required: up, down, health, register, watch, enroll or sync",
-		        "wgn");
+	    !app.got_subcommand("sync") && !app.got_subcommand("rotate"))
+		return usage_error("a command is required: up, down, health, register, watch, "
+		                   "enroll, sync or rotate",
+		                   "wgn");
 
 	if (app.got_subcommand("up"))
 		return run_up(g, up);
@@ -145,6 +146,8 @@ int run_wgn(int argc, char **argv)
 		return run_enroll(g, enroll);
 	if (app.got_subcommand("sync"))
 		return run_sync(g, sync);
+	if (app.got_subcommand("rotate"))
+		return run_rotate(g, rotate);
 	return run_register(g, reg);
 }
 

@@ -82,7 +82,7 @@ _wgn()
 	COMPREPLY=()
 
 	local global_opts="-v --verbose -q --quiet --config-dir -h --help -V --version"
-	local commands="up down health register watch enroll sync"
+	local commands="up down health register watch enroll sync rotate"
 	local formats="human json nagios prometheus"
 
 	# --opt=VALUE split by COMP_WORDBREAKS: complete VALUE for --opt.
@@ -153,6 +153,7 @@ _wgn()
 	watch) opts="--no-register --no-report" ;;
 	enroll) opts="--token-file --ca-file --label --force --up --json" ;;
 	sync) opts="--watch --prune --dry-run --json" ;;
+	rotate) opts="--json" ;;
 	*) return 0 ;;
 	esac
 

@@ -29,7 +29,7 @@ function __wgn_words
     end
 end
 
-# The command (up, down, health, register, watch, enroll, sync) on the command line, if any.
+# The command (up, down, health, register, watch, enroll, sync, rotate) on the command line, if any.
 function __wgn_command
     for w in (__wgn_words)
         if test $w != --all
@@ -115,6 +115,7 @@ complete -c wgn -n __wgn_no_command -a register -d 'Register this node with the 
 complete -c wgn -n __wgn_no_command -a watch -d 'Bring the tunnel up and keep it up (systemd Type=notify)'
 complete -c wgn -n __wgn_no_command -a enroll -d 'Join this node with an enrollment token'
 complete -c wgn -n __wgn_no_command -a sync -d 'On a hub, make the peers the nodes the control plane knows'
+complete -c wgn -n __wgn_no_command -a rotate -d 'Replace the node key without an outage'
 
 # up
 complete -c wgn -n '__wgn_using up watch' -l no-register -d 'Do not register with the control plane'
@@ -123,7 +124,7 @@ complete -c wgn -n '__wgn_using up' -l max-retries -x -d 'Attempts after the fir
 complete -c wgn -n '__wgn_using sync' -l watch -d 'Keep the peers in step: long-poll the change feed'
 complete -c wgn -n '__wgn_using sync' -l prune -d 'Also remove peers that sync does not manage'
 complete -c wgn -n '__wgn_using up down sync' -l dry-run -d 'Print the operations that would be made; change nothing'
-complete -c wgn -n '__wgn_using up down register enroll sync' -l json -d 'Print the result as one JSON object'
+complete -c wgn -n '__wgn_using up down register enroll sync rotate' -l json -d 'Print the result as one JSON object'
 
 # health
 complete -c wgn -n '__wgn_using health' -l all -d 'Check every config in the config directory'

@@ -19,13 +19,16 @@ namespace {
 
 json content_json(const RegistrationRequest &r)
 {
-	return json{{"hostname", r.hostname},
-	            {"wireguard_public_key", r.wireguard_public_key},
-	            {"interface_name", r.interface_name},
-	            {"wireguard_address", r.wireguard_address},
-	            {"hub_endpoint", r.hub_endpoint},
-	            {"labels", json(r.labels)},
-	            {"wgn_version", r.wgn_version}};
+	json j{{"hostname", r.hostname},
+	       {"wireguard_public_key", r.wireguard_public_key},
+	       {"interface_name", r.interface_name},
+	       {"wireguard_address", r.wireguard_address},
+	       {"hub_endpoint", r.hub_endpoint},
+	       {"labels", json(r.labels)},
+	       {"wgn_version", r.wgn_version}};
+	if (r.previous_public_key)
+		j["previous_public_key"] = *r.previous_public_key;
+	return j;
 }
 
 // The node_id of a JSON object body; empty when the body is not one or has none.

@@ -31,6 +31,9 @@ struct RegistrationRequest {
 	std::string registered_at; // ISO 8601 UTC
 	std::map<std::string, std::string> labels;
 	std::string wgn_version;
+	// A key change (`wgn rotate`): the key the control plane has now (base64). It is
+	// part of the content: the change and its undo are different requests.
+	std::optional<std::string> previous_public_key;
 
 	// The JSON body as sent.
 	std::string body() const;
@@ -152,6 +155,15 @@ struct RegistrationOutcome {
 // retries, cant_create (73) when the state cannot be written.
 Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts = nullptr,
                                           RegistrationIo io = {});
+
+// A key change (`wgn rotate`): registers cfg, whose interface holds the new key, with
+// previous_public_key = previous, through the node's token, as register_node does
+// (retries, state file). Only 200 and 201 count: a 409 means that the control plane
+// holds neither key as this node's and is data (65), not "already registered". The
+// state file gets the idempotency key of the content without previous_public_key, so
+// that `up` with the new key does not register again.
+Result<RegistrationOutcome> register_key_change(const Config &cfg, const Key &previous,
+                                                int *attempts = nullptr, RegistrationIo io = {});
 
 // True when the current content of cfg was registered successfully with its control
 // plane (so `up` on an unchanged tunnel need not register again).

@@ -83,7 +83,11 @@ void fill_io_defaults(RegistrationIo &io)
 		io.hostname = local_hostname();
 }
 
-Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, RegistrationIo io)
+namespace {
+
+// register_node and register_key_change: previous set means a key change.
+Result<RegistrationOutcome> register_with(const Config &cfg, const std::optional<Key> &previous,
+                                          int *attempts, RegistrationIo io)
 {
 	if (attempts)
 		*attempts = 0;
@@ -104,6 +108,10 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 		                                        " cannot be read: " + std::strerror(errno));
 
 	auto req = make_registration_request(cfg, *io.hostname, known, iso8601_utc(io.now()));
+	// What `up` with this key compares with: the content without the key change.
+	const std::string plain_key = req.idempotency_key();
+	if (previous)
+		req.previous_public_key = base64_encode(*previous);
 	auto http = make_http_request(cp, req);
 	if (cp.token_file) {
 		auto token = read_token_file(*cp.token_file);
@@ -115,8 +123,31 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 	CurlTransport curl;
 	HttpTransport &transport = io.transport ? *io.transport : curl;
 	BackoffPolicy backoff{cfg.connect.initial_backoff, cfg.connect.max_backoff};
-	auto sent = send_registration(transport, http, cp.max_retries, backoff, cfg.interface.name,
-	                              io, attempts);
+	Result<SendResult> sent = make_error(Errc::software, "");
+	if (previous) {
+		auto a = post_with_retries(
+		        transport, http, cp.max_retries, backoff, cfg.interface.name, "key change",
+		        io, attempts, [](const HttpResponse &r, int64_t now) {
+			        if (r.status == 409) {
+				        Verdict v;
+				        v.error = make_error(
+				                Errc::data,
+				                "the control plane refused the key change "
+				                "(HTTP 409)" +
+				                        server_message(r));
+				        return v;
+			        }
+			        return judge_response(r, now, "key change");
+		        });
+		if (a)
+			sent = SendResult{a->verdict.node_id, a->verdict.registered_at,
+			                  a->attempts};
+		else
+			sent = a.error();
+	} else {
+		sent = send_registration(transport, http, cp.max_retries, backoff,
+		                         cfg.interface.name, io, attempts);
+	}
 	wipe(http.bearer_token);
 	if (!sent)
 		return sent.error();
@@ -127,13 +158,25 @@ Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, Regi
 	out.idempotency_key = req.idempotency_key();
 	out.url = cp.url;
 	out.attempts = sent->attempts;
-	RegistrationState s{cfg.interface.name, out.node_id, out.registered_at, cp.url,
-	                    out.idempotency_key};
+	RegistrationState s{cfg.interface.name, out.node_id, out.registered_at, cp.url, plain_key};
 	if (auto st = save_registration(s); !st)
 		return make_error(st.error().code, cfg.interface.name + ": registered as " +
 		                                           out.node_id + " but " +
 		                                           st.error().message);
 	return out;
+}
+
+} // namespace
+
+Result<RegistrationOutcome> register_node(const Config &cfg, int *attempts, RegistrationIo io)
+{
+	return register_with(cfg, std::nullopt, attempts, std::move(io));
+}
+
+Result<RegistrationOutcome> register_key_change(const Config &cfg, const Key &previous,
+                                                int *attempts, RegistrationIo io)
+{
+	return register_with(cfg, previous, attempts, std::move(io));
 }
 
 bool registration_is_current(const Config &cfg, const std::optional<std::string> &hostname)

@@ -74,13 +74,13 @@ ConnectPolicy connect_policy(const Config &cfg, double deadline)
 
 } // namespace
 
-UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
+UpOutcome up(const Config &given, const UpOptions &opt, UpEffects &fx)
 {
-	const std::string &dev = cfg.interface.name;
+	const std::string &dev = given.interface.name;
 	UpOutcome out;
 	out.interface = dev;
-	out.max_attempts = cfg.connect.max_retries + 1;
-	const double deadline = fx.now() + cfg.connect.timeout;
+	out.max_attempts = given.connect.max_retries + 1;
+	const double deadline = fx.now() + given.connect.timeout;
 	auto failed = [&](const Error &e) {
 		out.error = e;
 		out.signal = fx.signal();
@@ -96,6 +96,9 @@ UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx)
 		UpEffects &fx;
 		~Unlock() { fx.unlock(); }
 	} unlock{fx};
+	// A rotation that was killed: the key the control plane has now.
+	const std::optional<Config> rotated = fx.finish_rotation(given);
+	const Config &cfg = rotated ? *rotated : given;
 
 	auto obs = fx.observe(dev);
 	if (!obs)

@@ -112,6 +112,9 @@ public:
 	virtual std::optional<RegistrationState> load_registration(const std::string &ifname) = 0;
 	virtual bool registration_is_current(const Config &cfg) = 0;
 	virtual Result<RegistrationOutcome> register_node(const Config &cfg) = 0;
+	// A rotation killed half-way (a pending key file, rotate.h): settle_pending_key
+	// under the lock. The config to bring up when the control plane took the new key.
+	virtual std::optional<Config> finish_rotation(const Config &) { return std::nullopt; }
 	virtual int signal() = 0;       // the SIGINT/SIGTERM that came, 0 for none
 	virtual double now() = 0;       // monotonic seconds
 	virtual int64_t wall_now() = 0; // seconds since the epoch
@@ -120,7 +123,8 @@ public:
 std::unique_ptr<UpEffects> system_up_effects();
 
 // The flow, in order:
-//  1. CAP_NET_ADMIN (else no_perm), the interface lock, a look at the link (a link of
+//  1. CAP_NET_ADMIN (else no_perm), the interface lock, an interrupted rotation settled
+//     (finish_rotation: the new key when the control plane took it), a look at the link (a link of
 //     another kind: os), backend/endpoint/MTU (make_plan_context), the run state.
 //  2. The plan (plan.h). Nothing to change and a run state of this configuration
 //     (a finished `up`): a no-op, change unchanged, not verified; registers when the

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "observe.h"
 #include "probe.h"
+#include "rotate.h"
 #include "uapi.h"
 #include "up.h"
 #include "wg_genl.h"
@@ -205,6 +206,15 @@ public:
 	Result<RegistrationOutcome> register_node(const Config &cfg) override
 	{
 		return wgn::register_node(cfg);
+	}
+	std::optional<Config> finish_rotation(const Config &cfg) override
+	{
+		auto rfx = system_rotate_effects();
+		std::string note;
+		auto c = settle_pending_key(cfg, *rfx, &note);
+		if (!note.empty())
+			progress(note);
+		return c;
 	}
 	int signal() override { return SignalWatch::signal(); }
 	double now() override { return mono(); }

@@ -44,13 +44,15 @@ complete_bash() {
 
 @test "bash: subcommands" {
 	complete_bash wgn ""
-	assert_equal "$output" "$(printf '%s\n' down enroll health register sync up watch)"
+	assert_equal "$output" "$(printf '%s\n' down enroll health register rotate sync up watch)"
 	complete_bash wgn en
 	assert_equal "$output" "enroll"
 	complete_bash wgn h
 	assert_equal "$output" "health"
-	complete_bash wgn -q --config-dir /tmp r
+	complete_bash wgn -q --config-dir /tmp reg
 	assert_equal "$output" "register"
+	complete_bash wgn ro
+	assert_equal "$output" "rotate"
 	complete_bash wgn wa
 	assert_equal "$output" "watch"
 }
@@ -167,7 +169,7 @@ complete_bash() {
 @test "bash: the completion's options are those of wgn --help" {
 	[ -x "$WGN" ] || skip "no wgn binary at $WGN"
 	local cmd opt
-	for cmd in up down health register watch enroll sync; do
+	for cmd in up down health register watch enroll sync rotate; do
 		run "$WGN" "$cmd" --help
 		assert_success
 		local help="$output"
@@ -193,7 +195,7 @@ complete_bash() {
 @test "zsh: _wgn is a #compdef file for wgn that knows the commands and formats" {
 	run head -n 1 "$COMP_DIR/_wgn"
 	assert_output "#compdef wgn"
-	for w in up down health register watch enroll sync --prune human json nagios prometheus WGN_CONFIG_DIR /etc/wgn \
+	for w in up down health register watch enroll sync rotate --prune human json nagios prometheus WGN_CONFIG_DIR /etc/wgn \
 		--config-dir --textfile-dir --stale-after --repair --no-register --max-retries \
 		--token-file --ca-file --label --force; do
 		grep -qF -- "$w" "$COMP_DIR/_wgn" || fail "_wgn does not know $w"
@@ -257,7 +259,7 @@ ZSH
 @test "zsh: real completion of commands, formats and config names (zpty)" {
 	requires_cmd zsh timeout
 	zsh_complete "wgn "
-	for c in up down health register watch enroll sync; do
+	for c in up down health register watch enroll sync rotate; do
 		grep -qE "(^|[^a-z])$c +(-- )?[a-z]" <<<"$output" || fail "zsh did not offer $c: $output"
 	done
 	zsh_complete "wgn health --format "
@@ -289,7 +291,7 @@ ZSH
 	requires_cmd fish
 	run fish --no-config -c "source '$COMP_DIR/wgn.fish'; complete -C 'wgn '"
 	assert_success
-	for c in up down health register watch enroll sync; do
+	for c in up down health register watch enroll sync rotate; do
 		assert_line --regexp "^$c"$'\t'
 	done
 	run fish --no-config -c "source '$COMP_DIR/wgn.fish'; complete -C 'wgn enroll --'"

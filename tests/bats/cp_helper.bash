@@ -91,3 +91,92 @@ make_token() {
 	out="$(cp_admin POST /enrollment-tokens "$body")"
 	(umask 077 && json_field "$out" token >"$1")
 }
+
+# A hub in a namespace whose peers only `wgn sync` sets (sync.bats, rotate.bats): after
+# netns_setup, the control plane forwarded into the namespaces, hub_setup, then
+# sync_watch_start.
+
+# sync_hub_setup: an empty control plane (app running, admin token), the namespaces of
+# netns_helper without the node peer netns_setup presets, the control plane forwarded
+# into both, the hub added by the administrator (hub_setup).
+sync_hub_setup() {
+	[ -n "${CP_ADMIN_TOKEN_FILE:-}" ] && [ -f "$CP_ADMIN_TOKEN_FILE" ] ||
+		fail "the control plane's test stack has no admin token (CP_ADMIN_TOKEN_FILE)"
+	cp_app_running || cp_start_app
+	cp_sql 'TRUNCATE nodes, hubs, enrollment_tokens, allocations'
+	netns_setup
+	# Only sync admits nodes here: not the peer that netns_setup presets.
+	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$NODE_PUB" remove
+	forward "$HUB_NS"
+	forward "$NODE_NS"
+	hub_setup
+}
+
+# sync_hub_teardown: the test's background processes (BATS_TEST_TMPDIR/*.pid), then
+# the namespaces.
+sync_hub_teardown() {
+	local f
+	for f in "$BATS_TEST_TMPDIR"/*.pid; do
+		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+	done
+	netns_teardown
+}
+
+# forward NS: the control plane on NS's loopback, same port (nsforward.py).
+forward() { forward_port "$1" "$CP_PORT"; }
+
+# forward_port NS PORT: loopback PORT of this namespace on NS's loopback.
+forward_port() {
+	local ready="$BATS_TEST_TMPDIR/fwd-$1-$2.pid"
+	python3 "$BATS_TEST_DIRNAME/nsforward.py" "$1" "$2" "$2" "$ready" \
+		</dev/null >"$BATS_TEST_TMPDIR/fwd-$1-$2.log" 2>&1 3>&- &
+	wait_for 10 test -s "$ready" || fail "nsforward did not start"
+}
+
+# The hub as the administrator adds it (its hub token in HUB_DIR/hub.token), and the
+# hub's own config: no [hub] table, [control_plane] with the hub token.
+hub_setup() {
+	HUB_DIR="$BATS_TEST_TMPDIR/hub"
+	mkdir -p "$HUB_DIR/etc"
+	local out
+	out="$(cp_admin POST /hubs "{\"public_key\":\"$HUB_PUB\",\"endpoint\":\"$HUB_ENDPOINT\",\"tunnel_address\":\"10.0.0.1\"}")"
+	(umask 077 && json_field "$out" hub_token >"$HUB_DIR/hub.token")
+	cat >"$HUB_DIR/etc/$HUB_IF.toml" <<TOML
+[interface]
+private_key_file = "$BATS_TEST_TMPDIR/keys/hub.key"
+address = ["10.0.0.1/24", "fd00::1/64"]
+listen_port = 51820
+backend = "userspace"
+
+[connect]
+initial_backoff = 0.2
+max_backoff = 1.0
+
+[control_plane]
+url = "http://127.0.0.1:$CP_PORT"
+token_file = "$HUB_DIR/hub.token"
+timeout = 2.0
+max_retries = 1
+TOML
+	export HUB_DIR
+}
+
+hub_wgn() {
+	ip netns exec "$HUB_NS" env WGN_RUN_DIR="$HUB_DIR/run" WGN_STATE_DIR="$HUB_DIR/state" \
+		WGN_CONFIG_DIR="$HUB_DIR/etc" "$WGN" "$@"
+}
+
+# sync_watch_start [wgn options]: `wgn sync --watch` on the hub, in the background, its
+# stderr in HUB_DIR/sync.log; returns once its first round is done.
+sync_watch_start() {
+	ip netns exec "$HUB_NS" env WGN_RUN_DIR="$HUB_DIR/run" WGN_STATE_DIR="$HUB_DIR/state" \
+		WGN_CONFIG_DIR="$HUB_DIR/etc" "$WGN" "$@" sync --watch "$HUB_IF" \
+		</dev/null >"$HUB_DIR/sync.out" 2>>"$HUB_DIR/sync.log" 3>&- &
+	echo $! >"$BATS_TEST_TMPDIR/sync.pid"
+	wait_for 10 test -s "$HUB_DIR/state/$HUB_IF.sync.json" ||
+		fail "sync --watch did not finish a first round: $(cat "$HUB_DIR/sync.log")"
+}
+
+hub_peers() { ip netns exec "$HUB_NS" wg show "$HUB_IF" peers; }
+hub_has_peer() { hub_peers | grep -qxF -- "$1"; }
+hub_lacks_peer() { ! hub_has_peer "$1"; }

@@ -4,7 +4,7 @@
 
 load test_helper
 
-PAGES=(wgn.8 wgn-up.8 wgn-down.8 wgn-health.8 wgn-register.8 wgn-watch.8 wgn-enroll.8 wgn-sync.8 wgn.toml.5)
+PAGES=(wgn.8 wgn-up.8 wgn-down.8 wgn-health.8 wgn-register.8 wgn-watch.8 wgn-enroll.8 wgn-sync.8 wgn-rotate.8 wgn.toml.5)
 
 setup() {
 	requires_cmd man groff lexgrog
@@ -46,7 +46,7 @@ render() {
 }
 
 @test "the section 8 pages have the sections of wg(8) and wg-quick(8)" {
-	for p in wgn.8 wgn-up.8 wgn-down.8 wgn-health.8 wgn-register.8 wgn-watch.8 wgn-enroll.8 wgn-sync.8; do
+	for p in wgn.8 wgn-up.8 wgn-down.8 wgn-health.8 wgn-register.8 wgn-watch.8 wgn-enroll.8 wgn-sync.8 wgn-rotate.8; do
 		render "$p"
 		for s in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" ENVIRONMENT FILES \
 			EXAMPLES "SEE ALSO"; do
@@ -83,7 +83,7 @@ render() {
 @test "every option that --help shows is in the command's man page" {
 	[ -x "$WGN" ] || skip "no wgn binary at $WGN"
 	local cmd page opt
-	for cmd in "" up down health register watch enroll sync; do
+	for cmd in "" up down health register watch enroll sync rotate; do
 		if [ -z "$cmd" ]; then page=wgn.8; else page="wgn-$cmd.8"; fi
 		render "$page" 200
 		# shellcheck disable=SC2086

@@ -7,9 +7,10 @@
 
 load test_helper
 
-UNITS=(wgn@.service wgn-health@.service wgn-health@.timer wgn-watch@.service wgn-sync@.service)
+UNITS=(wgn@.service wgn-health@.service wgn-health@.timer wgn-watch@.service wgn-sync@.service
+	wgn-rotate@.service wgn-rotate@.timer)
 MANS=(man8/wgn.8 man8/wgn-up.8 man8/wgn-down.8 man8/wgn-health.8 man8/wgn-register.8
-	man8/wgn-enroll.8 man8/wgn-watch.8 man8/wgn-sync.8 man5/wgn.toml.5)
+	man8/wgn-enroll.8 man8/wgn-watch.8 man8/wgn-sync.8 man8/wgn-rotate.8 man5/wgn.toml.5)
 COMPLETIONS=(usr/share/bash-completion/completions/wgn usr/share/zsh/vendor-completions/_wgn
 	usr/share/fish/vendor_completions.d/wgn.fish)
 
@@ -59,7 +60,8 @@ verify_units() {
 	cd "$tmp"
 	run env MANPATH="$man" SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=yes \
 		./wgn@wg0.service ./wgn-health@wg0.service ./wgn-health@wg0.timer \
-		./wgn-watch@wg0.service ./wgn-sync@wgh.service
+		./wgn-watch@wg0.service ./wgn-sync@wgh.service ./wgn-rotate@wg0.service \
+		./wgn-rotate@wg0.timer
 	cd - >/dev/null
 	assert_success
 	# Unknown keys and bad values are only warnings to systemd; here they fail.
@@ -119,15 +121,28 @@ verify_units() {
 		grep -qxF -- "$d" "$f" || fail "wgn-sync@.service lacks $d"
 	done
 	grep -qE '^WatchdogSec=[1-9]' "$f" || fail "wgn-sync@.service has no WatchdogSec"
+	f="$WGN_SOURCE_DIR/packaging/systemd/wgn-rotate@.service"
+	for d in "Type=oneshot" "ExecStart=/usr/sbin/wgn rotate %i" \
+		"CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW" "NoNewPrivileges=yes" \
+		"ProtectSystem=strict" "ReadWritePaths=/etc/wgn /run/wgn /var/lib/wgn -/run/wireguard" \
+		"UMask=0077"; do
+		grep -qxF -- "$d" "$f" || fail "wgn-rotate@.service lacks $d"
+	done
+	f="$WGN_SOURCE_DIR/packaging/systemd/wgn-rotate@.timer"
+	for d in "OnCalendar=monthly" "Persistent=true" "WantedBy=timers.target"; do
+		grep -qxF -- "$d" "$f" || fail "wgn-rotate@.timer lacks $d"
+	done
+	grep -qE '^RandomizedDelaySec=[1-9]' "$f" || fail "wgn-rotate@.timer has no RandomizedDelaySec"
 	# systemd's own exposure score (0 safest, 10 unsafe): "OK" or better.
 	local tmp="$BATS_TEST_TMPDIR/sec"
 	mkdir -p "$tmp"
-	for u in wgn@.service wgn-health@.service wgn-watch@.service wgn-sync@.service; do
+	for u in wgn@.service wgn-health@.service wgn-watch@.service wgn-sync@.service \
+		wgn-rotate@.service; do
 		sed "s#/usr/sbin/wgn#$(readlink -f "$WGN")#g" "$WGN_SOURCE_DIR/packaging/systemd/$u" >"$tmp/$u"
 	done
 	cd "$tmp"
 	run systemd-analyze security --offline=yes --threshold=40 ./wgn@wg0.service ./wgn-health@wg0.service \
-		./wgn-watch@wg0.service ./wgn-sync@wgh.service
+		./wgn-watch@wg0.service ./wgn-sync@wgh.service ./wgn-rotate@wg0.service
 	cd - >/dev/null
 	assert_success
 }

@@ -1,0 +1,222 @@
+#!/usr/bin/env bats
+# `wgn rotate` end to end: the real control plane (contrib/control-plane on a private
+# PostgreSQL, started once for the file), a wireguard-go hub in a namespace whose peers
+# only `wgn sync --watch` sets, and a node in another namespace enrolled with its own
+# node token (enroll --up), as in sync.bats.
+
+load test_helper
+load cp_helper
+load netns_helper
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	cp_requires
+	cp_start_stack
+}
+
+teardown_file() {
+	cp_stop_stack
+}
+
+setup() {
+	cp_requires
+	cp_load_env
+	sync_hub_setup
+	sync_watch_start
+	node_enroll
+}
+
+teardown() {
+	sync_hub_teardown
+}
+
+# The node enrolls with an enrollment token and comes up (the hub's sync admits it);
+# its config gets quick retries and a timeout of ROTATE_TIMEOUT (default 20) seconds.
+node_enroll() {
+	make_token "$BATS_TEST_TMPDIR/enroll.token"
+	rm -f "$NODE_CONF"
+	run --separate-stderr node_wgn enroll "http://127.0.0.1:$CP_PORT" "$NODE_IF" \
+		--token-file "$BATS_TEST_TMPDIR/enroll.token" --json
+	assert_success
+	NODE_ID="$(json_field "$output" node_id)"
+	KEY_FILE="$NODE_CONF_DIR/$NODE_IF.key"
+	sed -i 's/^\[interface\]$/[interface]\nbackend = "userspace"/' "$NODE_CONF"
+	cat >>"$NODE_CONF" <<TOML
+
+[connect]
+max_retries = 5
+initial_backoff = 0.2
+max_backoff = 1.0
+attempt_timeout = 1.0
+timeout = ${ROTATE_TIMEOUT:-20}
+TOML
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_success
+	OLD_PUB="$(wg pubkey <"$KEY_FILE")"
+	NODE_ADDR="$(cp_sql "SELECT wireguard_address FROM nodes WHERE node_id = '$NODE_ID'")"
+	export NODE_ID KEY_FILE OLD_PUB NODE_ADDR
+	wait_for 5 hub_has_peer "$OLD_PUB" || fail "the hub did not admit the node"
+	node ping -c 1 -W 2 10.0.0.1 >/dev/null
+}
+
+cp_key() { cp_sql "SELECT wireguard_public_key FROM nodes WHERE node_id = '$NODE_ID'"; }
+iface_pub() { node wg show "$NODE_IF" public-key; }
+
+# The node works on the key in its key file: the control plane, the interface and the
+# hub (its only peer) all have it, and the hub answers.
+assert_works_on_key_file() {
+	local pub
+	pub="$(wg pubkey <"$KEY_FILE")"
+	[ ! -e "$KEY_FILE.new" ] || fail "$KEY_FILE.new is left"
+	[ "$(cp_key)" = "$pub" ] || fail "the control plane has $(cp_key), the key file $pub"
+	[ "$(iface_pub)" = "$pub" ] || fail "the interface has $(iface_pub), the key file $pub"
+	wait_for 5 test "$(hub_peers)" = "$pub" || fail "the hub's peers: $(hub_peers); the key file: $pub"
+	wait_for 15 node ping -c 1 -W 1 10.0.0.1 >/dev/null || fail "the hub does not answer"
+	[ "$(cp_sql "SELECT wireguard_address FROM nodes WHERE node_id = '$NODE_ID'")" = "$NODE_ADDR" ]
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
+}
+
+@test "rotate while pinging the hub: success, at most 20 of the 100 ms pings lost, same node" {
+	(exec ip netns exec "$NODE_NS" ping -i 0.1 -W 1 10.0.0.1 >"$BATS_TEST_TMPDIR/ping.out" 2>&1 3>&-) &
+	local ping=$!
+	echo "$ping" >"$BATS_TEST_TMPDIR/ping.pid"
+	sleep 1
+	run --separate-stderr node_wgn rotate "$NODE_IF" --json
+	sleep 1
+	kill -INT "$ping"
+	wait "$ping" || true
+	assert_success
+	local new_pub sent got
+	new_pub="$(wg pubkey <"$KEY_FILE")"
+	[ "$new_pub" != "$OLD_PUB" ]
+	[ "$(json_field "$output" success)" = true ]
+	[ "$(json_field "$output" node_id)" = "$NODE_ID" ]
+	[ "$(json_field "$output" old_public_key)" = "$OLD_PUB" ]
+	[ "$(json_field "$output" new_public_key)" = "$new_pub" ]
+	[ "$(json_field "$output" step)" = committed ]
+	[ "$(stat -c %a "$KEY_FILE")" = 600 ]
+	assert_works_on_key_file
+	# The hub has exactly one peer for the node: the new key, with the node's address.
+	run ip netns exec "$HUB_NS" wg show "$HUB_IF" allowed-ips
+	[ "${#lines[@]}" = 1 ] && [[ $output == "$new_pub	10.0.0."*/32* ]] || fail "$output"
+	sent="$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$BATS_TEST_TMPDIR/ping.out")"
+	got="$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$BATS_TEST_TMPDIR/ping.out")"
+	echo "# pings: $sent sent, $got received" >&3
+	[ "$sent" -ge 15 ]
+	[ $((sent - got)) -le 20 ] || fail "$((sent - got)) pings lost: $(tail -3 "$BATS_TEST_TMPDIR/ping.out")"
+	# up afterwards: already up with this configuration (the run state knows the key).
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_success
+	[[ $stderr == *"already up with this configuration"* ]] || fail "$stderr"
+}
+
+@test "control plane down: 75, the old key stays and works; once it is back, rotate finishes" {
+	cp_stop_app
+	run --separate-stderr node_wgn rotate "$NODE_IF"
+	cp_start_app
+	assert_failure 75
+	[[ $stderr == *"is kept"* ]] || fail "$stderr"
+	[ "$(wg pubkey <"$KEY_FILE")" = "$OLD_PUB" ]
+	[ "$(iface_pub)" = "$OLD_PUB" ]
+	[ -f "$KEY_FILE.new" ] && [ "$(stat -c %a "$KEY_FILE.new")" = 600 ]
+	node ping -c 1 -W 2 10.0.0.1 >/dev/null
+	[ "$(cp_key)" = "$OLD_PUB" ]
+
+	local pending
+	pending="$(wg pubkey <"$KEY_FILE.new")"
+	run --separate-stderr node_wgn rotate "$NODE_IF" --json
+	assert_success
+	[ "$(json_field "$output" resumed)" = true ]
+	[ "$(wg pubkey <"$KEY_FILE")" = "$pending" ]
+	assert_works_on_key_file
+}
+
+@test "hub sync stopped: rotate fails after its timeout, the old key is back and works" {
+	kill -9 "$(cat "$BATS_TEST_TMPDIR/sync.pid")"
+	wait_for 5 test -z "$(ip netns pids "$HUB_NS" | grep -vx "$HUB_PID")" || true
+	SECONDS=0
+	run --separate-stderr node_wgn rotate "$NODE_IF" --json
+	assert_failure 69
+	[ "$SECONDS" -ge 15 ] && [ "$SECONDS" -le 40 ] || fail "rotate took $SECONDS s (timeout 20)"
+	[ "$(json_field "$output" rolled_back)" = true ]
+	[ "$(json_field "$output" reregistered)" = true ]
+	[[ $stderr == *"did not answer through the new key"* ]] || fail "$stderr"
+	[ "$(wg pubkey <"$KEY_FILE")" = "$OLD_PUB" ]
+	assert_works_on_key_file
+}
+
+# stopped PID: the process is stopped (SIGSTOP).
+stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+
+@test "kill -9 at each step of rotate, then wgn up: a working tunnel on the key file's key" {
+	local step pid
+	for step in locked key_written registered switched verified committed; do
+		(WGN_TEST_ROTATE_STOP=$step node_wgn_exec rotate "$NODE_IF" \
+			>"$BATS_TEST_TMPDIR/rotate.$step.out" 2>&1 3>&-) &
+		pid=$!
+		echo "$pid" >"$BATS_TEST_TMPDIR/rotate.pid"
+		wait_for 30 stopped "$pid" || fail "rotate did not reach $step: $(cat "$BATS_TEST_TMPDIR/rotate.$step.out")"
+		kill -9 "$pid"
+		wait "$pid" || true
+		run --separate-stderr node_wgn up "$NODE_IF"
+		[ "$status" = 0 ] || fail "up after a kill at $step: $status: $stderr"
+		echo "# $step: $(tail -1 <<<"$stderr")" >&3
+		assert_works_on_key_file
+	done
+	# Each kill from key_written on left a key that up took: four new keys.
+	[ "$(wg pubkey <"$KEY_FILE")" != "$OLD_PUB" ]
+}
+
+@test "the private keys are in no argv, environment, output or state file (strace)" {
+	requires_cmd strace
+	local old_priv old_hex
+	old_priv="$(cat "$KEY_FILE")"
+	strace -f -v -yy -s 65535 -e trace=execve,write -o "$BATS_TEST_TMPDIR/trace" \
+		ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
+		WGN_CONFIG_DIR="$NODE_CONF_DIR" "$WGN" -v rotate "$NODE_IF" --json \
+		>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
+	local new_priv secret hex
+	new_priv="$(cat "$KEY_FILE")"
+	[ "$new_priv" != "$old_priv" ]
+	grep -q "execve(\"$WGN\"" "$BATS_TEST_TMPDIR/trace"
+	# The only write of a private key is the new key into the temp file of NAME.key.new.
+	for secret in "$old_priv" "$new_priv" "$(cat "$NODE_CONF_DIR/$NODE_IF.token")"; do
+		hex="$(base64 -d <<<"$secret" 2>/dev/null | od -An -tx1 | tr -d ' \n')"
+		run grep -F -e "$secret" "$BATS_TEST_TMPDIR/trace"
+		if [ "$secret" = "$new_priv" ]; then
+			[ "${#lines[@]}" = 1 ] && [[ ${lines[0]} == *"write("*"<$KEY_FILE.new."* ]] ||
+				fail "the new key is written elsewhere: $output"
+		else
+			[ "${#lines[@]}" = 0 ] || fail "a secret is in the trace: $output"
+		fi
+		[ ${#hex} -lt 64 ] || ! grep -qiF -e "$hex" "$BATS_TEST_TMPDIR/trace" ||
+			fail "a secret is in the trace in hex"
+		! grep -qF -e "$secret" "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err" \
+			"$WGN_RUN_DIR"/* "$WGN_STATE_DIR"/* || fail "a secret is in the output or state"
+	done
+	grep -q "private-key (the $(wg pubkey <"$KEY_FILE") key)" "$BATS_TEST_TMPDIR/err"
+}
+
+@test "rotate without private_key_file or [control_plane]: 78; a hub's config: 78; not up: 69" {
+	run --separate-stderr node_wgn rotate "$HUB_DIR/etc/$HUB_IF.toml"
+	assert_failure 78
+	sed -i '/^\[control_plane\]/,$d' "$NODE_CONF"
+	run --separate-stderr node_wgn rotate "$NODE_IF"
+	assert_failure 78
+	[[ $stderr == *"needs [control_plane]"* ]] || fail "$stderr"
+	printf '[interface]\nprivate_key = "%s"\naddress = "10.0.0.9/24"\n[hub]\npublic_key = "%s"\nendpoint = "192.0.2.1:51820"\nallowed_ips = "10.0.0.0/24"\n[control_plane]\nurl = "http://127.0.0.1:1"\n' \
+		"$(wg genkey)" "$HUB_PUB" >"$BATS_TEST_TMPDIR/inline.toml"
+	chmod 600 "$BATS_TEST_TMPDIR/inline.toml"
+	run --separate-stderr node_wgn rotate "$BATS_TEST_TMPDIR/inline.toml"
+	assert_failure 78
+	[[ $stderr == *"needs [interface] private_key_file"* ]] || fail "$stderr"
+	node_wgn down "$NODE_IF"
+	printf '\n[control_plane]\nurl = "http://127.0.0.1:%s"\ntoken_file = "%s"\n' "$CP_PORT" \
+		"$NODE_CONF_DIR/$NODE_IF.token" >>"$NODE_CONF"
+	run --separate-stderr node_wgn rotate "$NODE_IF"
+	assert_failure 69
+	[[ $stderr == *"is not up"* ]] || fail "$stderr"
+	[ ! -e "$KEY_FILE.new" ]
+	[ "$(cp_key)" = "$OLD_PUB" ]
+}
