@@ -114,3 +114,39 @@ TEST_CASE("a torn or foreign state file reads as never registered", "[registry]"
 	REQUIRE(save_registration({"wg0", "n-2", "t", "u", "k"}));
 	CHECK(load_registration("wg0")->node_id == "n-2");
 }
+
+TEST_CASE("register_key_change: previous_public_key in the body and the idempotency key; "
+          "409 is a refusal; the state is current for the new key",
+          "[register][rotate]")
+{
+	Scratch s;
+	s.write("token", "node-token\n", 0600);
+	auto cfg = s.config("10.0.0.10/24", "token_file = \"token\"\n");
+	Key previous{};
+	previous.fill(3);
+	FakeTransport t;
+	FakeClock clock;
+	t.script = {response(200, R"({"node_id":"n-1","registered_at":"2026-12-03T10:00:00Z"})")};
+	auto r = register_key_change(cfg, previous, nullptr, clock.io(&t));
+	REQUIRE(r);
+	CHECK(r->node_id == "n-1");
+	REQUIRE(t.seen.size() == 1);
+	auto body = nlohmann::json::parse(t.seen[0].body);
+	CHECK(body["previous_public_key"] == base64_encode(previous));
+	CHECK(body["wireguard_public_key"] == kPub);
+	CHECK(t.seen[0].bearer_token == "node-token");
+	// The change and a plain registration of the same key are different requests...
+	auto plain = make_registration_request(cfg, "node1", std::nullopt, "");
+	CHECK(r->idempotency_key != plain.idempotency_key());
+	// ... but `up` with the new key finds its content registered.
+	CHECK(registration_is_current(cfg, "node1"));
+
+	t.script = {response(
+	        409,
+	        R"({"error":"previous_public_key is not the key the node has now","node_id":"n-1"})")};
+	auto refused = register_key_change(cfg, previous, nullptr, clock.io(&t));
+	REQUIRE_FALSE(refused);
+	CHECK(refused.error().code == Errc::data);
+	CHECK(refused.error().message.find("refused the key change (HTTP 409)") !=
+	      std::string::npos);
+}

@@ -181,6 +181,53 @@ describe('takeover and key changes', () => {
 		assert.equal(again.status, 200);
 		assert.equal(again.body.revision, rot.body.revision, 'an unchanged node keeps its revision');
 	});
+
+	test("the shared token cannot rotate an enrolled node's key, even with previous_public_key", async () => {
+		const e = await s.enroll((await s.enrollmentToken()).token);
+		const key = (await s.sql('SELECT wireguard_public_key FROM nodes WHERE node_id = $1', [e.body.node_id])).rows[0].wireguard_public_key;
+		const r = await s.register(s.shared, { node_id: e.body.node_id, wireguard_public_key: wgKey(),
+			wireguard_address: e.body.wireguard_address, previous_public_key: key });
+		assert.equal(r.status, 403);
+		const r2 = await s.register(s.shared, { wireguard_public_key: wgKey(),
+			wireguard_address: e.body.wireguard_address, previous_public_key: key });
+		assert.notEqual(r2.body.node_id, e.body.node_id, 'a new node at most, never this one');
+		const now = (await s.sql('SELECT wireguard_public_key FROM nodes WHERE node_id = $1', [e.body.node_id])).rows[0];
+		assert.equal(now.wireguard_public_key, key);
+	});
+
+	test("a rotation undone (the old key back with previous_public_key = the new one), then done again with the same request", async () => {
+		const e = await s.enroll((await s.enrollmentToken()).token);
+		const token = e.body.node_token;
+		const addr = e.body.wireguard_address;
+		const key = (await s.sql('SELECT wireguard_public_key FROM nodes WHERE node_id = $1', [e.body.node_id])).rows[0].wireguard_public_key;
+		const newKey = wgKey();
+		const forward = { wireguard_public_key: newKey, wireguard_address: addr, previous_public_key: key };
+		const rot = await s.register(token, forward, { key: 'a'.repeat(64) });
+		assert.equal(rot.status, 200);
+		assert.equal(rot.body.wireguard_public_key, newKey);
+		// wgn rotate's undo: same node, address and token, a new revision for the hubs.
+		const back = await s.register(token, { wireguard_public_key: key, wireguard_address: addr, previous_public_key: newKey });
+		assert.equal(back.status, 200);
+		assert.equal(back.body.node_id, e.body.node_id);
+		assert.deepEqual(back.body.wireguard_address, addr);
+		assert.equal(back.body.wireguard_public_key, key);
+		assert.ok(back.body.revision > rot.body.revision);
+		// The same rotation again (wgn rotate resuming with its pending key): the
+		// recorded answer is stale, so the workflow runs again and the key changes.
+		const again = await s.register(token, forward, { key: 'a'.repeat(64) });
+		assert.equal(again.status, 200);
+		assert.equal(again.body.wireguard_public_key, newKey);
+		assert.ok(again.body.revision > back.body.revision);
+		const row = (await s.sql('SELECT wireguard_public_key FROM nodes WHERE node_id = $1', [e.body.node_id])).rows[0];
+		assert.equal(row.wireguard_public_key, newKey);
+		// Registering the key the node has with a stale previous_public_key is harmless.
+		const same = await s.register(token, forward);
+		assert.equal(same.status, 200);
+		assert.equal(same.body.revision, again.body.revision);
+		// Neither key is the node's: 409.
+		const lost = await s.register(token, { wireguard_public_key: wgKey(), wireguard_address: addr, previous_public_key: key });
+		assert.equal(lost.status, 409);
+	});
 });
 
 describe('enrollment tokens', () => {
