@@ -22,12 +22,9 @@ public:
 	SystemWatchEffects(std::string target, std::optional<std::string> config_dir, UpOptions opt,
 	                   bool report)
 	    : target_(std::move(target)), config_dir_(std::move(config_dir)), opt_(opt),
-	      inner_(system_health_sensors()), sensors_(*inner_)
+	      report_(report), inner_(system_health_sensors()), sensors_(*inner_)
 	{
 		SignalWatch::install();
-		if (report)
-			reporter_ = std::make_unique<HealthReporter>(
-			        [this](const Status &st) { reported(st); });
 	}
 
 	Result<Config> reload() override
@@ -65,8 +62,14 @@ public:
 	}
 	void report_health(const Config &cfg, const HealthResult &r) override
 	{
-		if (reporter_)
-			reporter_->post(cfg, r);
+		if (!report_)
+			return;
+		// The thread starts with the first report: a watch without [control_plane]
+		// stays one thread.
+		if (!reporter_)
+			reporter_ = std::make_unique<HealthReporter>(
+			        [this](const Status &st) { reported(st); });
+		reporter_->post(cfg, r);
 	}
 	void notify(const std::string &state) override { notifier_.notify(state); }
 	std::optional<double> watchdog_interval() override { return notifier_.watchdog_interval(); }
@@ -101,6 +104,7 @@ private:
 	std::string target_;
 	std::optional<std::string> config_dir_;
 	UpOptions opt_;
+	bool report_;
 	std::unique_ptr<HealthSensors> inner_;
 	CounterSensors sensors_;
 	ServiceNotifier notifier_;

@@ -147,6 +147,7 @@ listed_as() {
 		</dev/null >"$BATS_TEST_TMPDIR/watch.out" 2>"$BATS_TEST_TMPDIR/watch.err" 3>&- &
 	echo $! >"$BATS_TEST_TMPDIR/watch.pid"
 	wait_for 10 listed_as healthy || fail "no report from watch: $(cat "$BATS_TEST_TMPDIR/watch.err")"
+	[ "$(ls "/proc/$(cat "$BATS_TEST_TMPDIR/watch.pid")/task" | wc -l)" = 2 ] # and its reporter
 	# interval = 0.5: last_seen moves at every loop; 4 s see at least 5 distinct ones.
 	local seen=() t last
 	for t in $(seq 40); do
@@ -186,6 +187,8 @@ listed_as() {
 	echo $! >"$BATS_TEST_TMPDIR/watch.pid"
 	sleep 2
 	kill -0 "$(cat "$BATS_TEST_TMPDIR/watch.pid")"
+	# No reporter thread either: the watch is one thread, as without [control_plane].
+	[ "$(ls "/proc/$(cat "$BATS_TEST_TMPDIR/watch.pid")/task" | wc -l)" = 1 ]
 	[ "$(node_field status)" = null ]
 	[ "$(node_field last_seen)" = null ]
 }
