@@ -36,6 +36,25 @@ cp_stop_stack() {
 	"$CP_SCRIPT" stop "$CP_DIR"
 }
 
+# A file that tests against the control plane runs one stack (its setup_file calls
+# cp_suite_start, its teardown_file cp_stop_stack) and, before each test, cp_test_start
+# [TABLES]: the stack's environment and admin token, the app running (a test that
+# stopped it may have failed before starting it again), TABLES emptied (default: all).
+cp_suite_start() {
+	cp_requires
+	cp_start_stack
+}
+
+cp_test_start() {
+	cp_requires
+	cp_load_env
+	export CP_ADMIN_TOKEN_FILE
+	[ -n "${CP_ADMIN_TOKEN_FILE:-}" ] && [ -f "$CP_ADMIN_TOKEN_FILE" ] ||
+		fail "the control plane's test stack has no admin token (CP_ADMIN_TOKEN_FILE)"
+	cp_app_running || cp_start_app
+	cp_sql "TRUNCATE ${1:-nodes, hubs, enrollment_tokens, allocations}"
+}
+
 cp_stop_app() { "$CP_SCRIPT" stop-app "$CP_DIR"; }
 cp_start_app() { "$CP_SCRIPT" start-app "$CP_DIR"; }
 cp_app_running() { [ -f "$CP_DIR/app.pid" ] && kill -0 "$(cat "$CP_DIR/app.pid")" 2>/dev/null; }
@@ -100,10 +119,7 @@ make_token() {
 # netns_helper without the node peer netns_setup presets, the control plane forwarded
 # into both, the hub added by the administrator (hub_setup).
 sync_hub_setup() {
-	[ -n "${CP_ADMIN_TOKEN_FILE:-}" ] && [ -f "$CP_ADMIN_TOKEN_FILE" ] ||
-		fail "the control plane's test stack has no admin token (CP_ADMIN_TOKEN_FILE)"
-	cp_app_running || cp_start_app
-	cp_sql 'TRUNCATE nodes, hubs, enrollment_tokens, allocations'
+	cp_test_start
 	netns_setup
 	# Only sync admits nodes here: not the peer that netns_setup presets.
 	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$NODE_PUB" remove

@@ -12,26 +12,14 @@ load netns_helper
 
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-	cp_requires
-	cp_start_stack
-}
-
-teardown_file() {
-	cp_stop_stack
-}
+setup_file() { cp_suite_start; }
+teardown_file() { cp_stop_stack; }
 
 setup() {
-	cp_requires
-	cp_load_env
-	export CP_ADMIN_TOKEN_FILE
-	[ -n "${CP_ADMIN_TOKEN_FILE:-}" ] && [ -f "$CP_ADMIN_TOKEN_FILE" ] ||
-		fail "the control plane's test stack has no admin token (CP_ADMIN_TOKEN_FILE)"
+	cp_test_start
 	export WGN_STATE_DIR="$BATS_TEST_TMPDIR/state" WGN_RUN_DIR="$BATS_TEST_TMPDIR/run"
 	CONF_DIR="$BATS_TEST_TMPDIR/etc"
 	mkdir -p "$CONF_DIR"
-	cp_app_running || cp_start_app
-	cp_sql 'TRUNCATE nodes, hubs, enrollment_tokens, allocations'
 }
 
 teardown() {

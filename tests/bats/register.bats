@@ -10,22 +10,12 @@ load netns_helper
 
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-	cp_requires
-	cp_start_stack
-}
-
-teardown_file() {
-	cp_stop_stack
-}
+setup_file() { cp_suite_start; }
+teardown_file() { cp_stop_stack; }
 
 setup() {
-	cp_requires
-	cp_load_env
+	cp_test_start nodes
 	export WGN_STATE_DIR="$BATS_TEST_TMPDIR/state" WGN_RUN_DIR="$BATS_TEST_TMPDIR/run"
-	# A test that stopped the app may have failed before starting it again.
-	cp_app_running || cp_start_app
-	cp_sql 'TRUNCATE nodes'
 }
 
 teardown() {

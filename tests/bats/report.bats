@@ -12,23 +12,11 @@ load netns_helper
 
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-	cp_requires
-	cp_start_stack
-}
-
-teardown_file() {
-	cp_stop_stack
-}
+setup_file() { cp_suite_start; }
+teardown_file() { cp_stop_stack; }
 
 setup() {
-	cp_requires
-	cp_load_env
-	export CP_ADMIN_TOKEN_FILE
-	[ -n "${CP_ADMIN_TOKEN_FILE:-}" ] && [ -f "$CP_ADMIN_TOKEN_FILE" ] ||
-		fail "the control plane's test stack has no admin token (CP_ADMIN_TOKEN_FILE)"
-	cp_app_running || cp_start_app
-	cp_sql 'TRUNCATE nodes, hubs, enrollment_tokens, allocations'
+	cp_test_start
 	netns_setup
 	ip netns exec "$HUB_NS" wg set "$HUB_IF" peer "$NODE_PUB" remove
 	forward_port "$NODE_NS" "$CP_PORT"

@@ -10,18 +10,10 @@ load netns_helper
 
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-	cp_requires
-	cp_start_stack
-}
-
-teardown_file() {
-	cp_stop_stack
-}
+setup_file() { cp_suite_start; }
+teardown_file() { cp_stop_stack; }
 
 setup() {
-	cp_requires
-	cp_load_env
 	sync_hub_setup
 }
 
