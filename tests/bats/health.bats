@@ -146,7 +146,7 @@ assert "\ufffd" in json.dumps(j, ensure_ascii=False), j
 	run ls -A "$PROM_DIR"
 	assert_output "$(printf 'wgn_wgnhx0.prom\nwgn_wgnhx1.prom')"
 	# Written through a temp file and a rename, never opened in place.
-	run grep -E "rename.*wgn_wgnhx0.prom\.[A-Za-z0-9]{6}\".*wgn_wgnhx0.prom\"" "$BATS_TEST_TMPDIR/trace"
+	run grep -E "rename.*wgn_wgnhx0.prom\.tmp-[0-9]+\.[A-Za-z0-9]{6}\".*wgn_wgnhx0.prom\"" "$BATS_TEST_TMPDIR/trace"
 	assert_success
 	run grep -E "openat\(.*wgn_wgnhx0.prom\"" "$BATS_TEST_TMPDIR/trace"
 	assert_failure
