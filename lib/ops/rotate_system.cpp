@@ -26,22 +26,6 @@ namespace wgn::ops {
 
 namespace {
 
-Status fsync_dir(const std::filesystem::path &file)
-{
-	auto dir = file.parent_path();
-	int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return make_error(Errc::cant_create,
-		                  "cannot open " + dir.string() + ": " + std::strerror(errno));
-	int rc = fsync(dfd);
-	int e = errno;
-	close(dfd);
-	if (rc < 0)
-		return make_error(Errc::cant_create,
-		                  "cannot fsync " + dir.string() + ": " + std::strerror(e));
-	return Ok{};
-}
-
 class SystemRotateEffects final : public RotateEffects {
 public:
 	bool has_cap_net_admin() override { return wgn::has_cap_net_admin(); }
@@ -87,7 +71,7 @@ public:
 			return make_error(Errc::cant_create, "cannot remove " + p.string() + ": " +
 			                                             std::strerror(errno));
 		effect("rm " + p.string());
-		return fsync_dir(p);
+		return fsync_parent_dir(p);
 	}
 	Status commit_key(const std::filesystem::path &pending,
 	                  const std::filesystem::path &key) override
@@ -99,7 +83,7 @@ public:
 			                                             " to " + key.string() + ": " +
 			                                             std::strerror(errno));
 		effect("mv " + pending.string() + " " + key.string());
-		return fsync_dir(key);
+		return fsync_parent_dir(key);
 	}
 	Result<RegistrationOutcome> register_key(const Config &with_new_key,
 	                                         const Key &previous) override

@@ -94,12 +94,25 @@ Status write_file_atomic(const std::filesystem::path &path, const std::string &d
 		errno = e;
 		return fail("rename");
 	}
-	// The rename is durable only once the directory is on disk too.
+	// The rename is durable only once the directory is on disk too; the file is whole
+	// either way, so a directory that cannot be synced is not an error here.
+	(void)fsync_parent_dir(path);
+	return Ok{};
+}
+
+Status fsync_parent_dir(const std::filesystem::path &file)
+{
+	auto dir = file.parent_path();
 	int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	if (dfd < 0)
+		return make_error(Errc::cant_create,
+		                  "cannot open " + dir.string() + ": " + std::strerror(errno));
+	int rc = fsync(dfd);
+	int e = errno;
+	close(dfd);
+	if (rc < 0)
+		return make_error(Errc::cant_create,
+		                  "cannot fsync " + dir.string() + ": " + std::strerror(e));
 	return Ok{};
 }
 

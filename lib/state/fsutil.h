@@ -15,6 +15,10 @@ namespace wgn {
 Status write_file_atomic(const std::filesystem::path &path, const std::string &data,
                          unsigned mode = 0644);
 
+// fsync of the directory that holds `file`: what makes a rename or an unlink in it
+// durable. Errors: cant_create (73).
+Status fsync_parent_dir(const std::filesystem::path &file);
+
 // Removes the temps of `path` (PATH.tmp-PID.*) whose writer PID no longer runs; a live
 // writer's temp stays. `down` calls it when it removes the run state.
 void remove_dead_temps(const std::filesystem::path &path);
