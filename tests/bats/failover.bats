@@ -98,6 +98,7 @@ hub_add() {
 # hub_start N: (re)starts hub N's wireguard-go and configures it.
 hub_start() {
 	local n="$1" ns="${NODE_NS%-n}-h$1" ifn="${NODE_IF}h$1"
+	rm -f "$UAPI_DIR/$ifn.sock" # a daemon killed with -9 leaves it; the wait would see it
 	ip netns exec "$ns" env WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
 		WG_PROCESS_FOREGROUND=1 wireguard-go "$ifn" >>"$BATS_TEST_TMPDIR/hub$n.log" 2>&1 &
 	echo $! >"$BATS_TEST_TMPDIR/hub$n.pid"

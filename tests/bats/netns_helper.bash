@@ -88,8 +88,10 @@ netns_setup() {
 }
 
 # wireguard-go for the hub, in the hub namespace, in the foreground (so its pid is the
-# daemon's), waiting for its socket without a fixed sleep.
+# daemon's), waiting for its socket without a fixed sleep. A daemon killed with -9
+# leaves its socket behind: removed first, or the wait would see the dead one.
 hub_start_userspace() {
+	rm -f "$UAPI_DIR/$HUB_IF.sock"
 	ip netns exec "$HUB_NS" env WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
 		WG_PROCESS_FOREGROUND=1 wireguard-go "$HUB_IF" \
 		>"$BATS_TEST_TMPDIR/hub.log" 2>&1 &
