@@ -150,16 +150,24 @@ public:
 			         ": registration failed: " + first.registration_error->message +
 			         "; watching the tunnel anyway");
 
+		double began = fx_.now();
 		std::string note = look_and_mend();
 		report(note, true);
-		double next = fx_.now() + cfg_.health.interval;
+		double next =
+		        confirming() ? began + confirm_period() : fx_.now() + cfg_.health.interval;
 		for (;;) {
 			auto woke = wait_until(next);
 			if (woke == Woke::stop)
 				return out_;
+			began = fx_.now();
 			note = look_and_mend();
 			report(note, false);
 			double now = fx_.now();
+			if (confirming()) {
+				// A miss is confirmed at once, not an interval later.
+				next = began + confirm_period();
+				continue;
+			}
 			// After a reload the schedule starts again from its look; after a long
 			// bring-up the next look is one interval away, not a burst to catch up.
 			next = woke == Woke::reloaded ? now : next;
@@ -171,6 +179,17 @@ public:
 
 private:
 	enum class Woke { tick, reloaded, stop };
+
+	// The active hub missed the last look, and not yet health.failures looks in a row:
+	// the next look confirms the miss (or clears it) without waiting an interval.
+	bool confirming() const { return misses_ > 0 && misses_ < cfg_.health.failures; }
+	// From the start of one confirming look to the next: a missed echo has already
+	// waited ping_timeout, so the next look follows at once; a look that failed at once
+	// (an echo refused on the way out) still leaves ping_timeout between the two.
+	double confirm_period() const
+	{
+		return std::min(cfg_.health.interval, cfg_.health.ping_timeout);
+	}
 
 	// Waits for the next loop, sending WATCHDOG=1 on the way and handling SIGHUP.
 	Woke wait_until(double next)

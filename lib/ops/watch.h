@@ -18,6 +18,11 @@
 //     every look for health.failback_after seconds: failback. No hub answers: the
 //     looks go on every interval, and the active hub's endpoint is re-resolved with
 //     [connect]'s backoff (the first after health.failures misses).
+//     Confirmation: after a look in which the active hub missed, and until it answers
+//     or health.failures misses are counted, the next look starts min(interval,
+//     ping_timeout) after the previous one began (at once after an echo that timed
+//     out), not an interval later: a hub that went silent is given up after about
+//     failures x ping_timeout seconds of silence, counted from the first miss.
 //  3. The metrics to health.textfile_dir when set; the health report to the control
 //     plane when [control_plane] is set (sent on a thread of its own: a control plane
 //     that is slow or away never delays a failover); STATUS= (the human line of health

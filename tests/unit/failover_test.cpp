@@ -3,6 +3,7 @@
 // hysteresis of HubSelector with a fake clock, and watch's loop over them.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <functional>
 #include <map>
@@ -467,9 +468,15 @@ struct HubsWatch : ops::WatchEffects {
 		o.tunnel_up = o.verified = true;
 		return o;
 	}
-	HealthResult look(const Config &) override
+	std::vector<double> look_times;
+	bool looks_cost = false; // a look with a silent hub waits ping_timeout, as ping_all does
+	HealthResult look(const Config &c) override
 	{
-		return evaluate_result(obs_on(active, answers(t)), 180);
+		look_times.push_back(t);
+		auto a = answers(t);
+		if (looks_cost && std::find(a.begin(), a.end(), false) != a.end())
+			t += c.health.ping_timeout;
+		return evaluate_result(obs_on(active, a), 180);
 	}
 	std::vector<std::string> repair(const Config &, const HealthResult &) override
 	{
@@ -522,6 +529,47 @@ TEST_CASE("watch fails over within failures x interval and fails back after fail
 	CHECK(out.failovers == 1);
 	CHECK(out.failbacks == 1);
 	CHECK(fx.repairs == 0);
+}
+
+TEST_CASE("watch confirms a miss at once: failover after failures x ping_timeout, not x interval",
+          "[hubs][watch]")
+{
+	HubsWatch fx;
+	fx.looks_cost = true;
+	fx.cfg.health.ping_timeout = 1;
+	fx.stop_at = 40;
+	// A dies at t=10.5, between two looks.
+	fx.answers = [](double t) { return std::vector<bool>{t < 10.5, true, true}; };
+	auto out = ops::watch(fx.cfg, fx);
+	REQUIRE(fx.switches.size() == 1);
+	// Misses at 12 (its echo waits until 13), 13 and 14: over to B at 15, 4.5 s after
+	// the death (at one look every interval it would be 17).
+	CHECK(fx.switches[0] == std::pair<double, size_t>{15, 1});
+	CHECK(out.failovers == 1);
+	// On B (A still silent), the looks go back to one every interval.
+	auto after = std::find(fx.look_times.begin(), fx.look_times.end(), 18.0);
+	REQUIRE(after != fx.look_times.end());
+	REQUIRE(fx.look_times.end() - after > 5);
+	for (auto it = after + 1; it != fx.look_times.end(); ++it)
+		CHECK(*it - *(it - 1) == Approx(2));
+}
+
+TEST_CASE("confirming looks do not make a hub that misses every other look fail over",
+          "[hubs][watch]")
+{
+	HubsWatch fx;
+	fx.looks_cost = true;
+	fx.cfg.health.ping_timeout = 1;
+	fx.stop_at = 300;
+	int n = 0;
+	fx.answers = [&n](double) { return std::vector<bool>{n++ % 2 == 0, true, true}; };
+	auto out = ops::watch(fx.cfg, fx);
+	CHECK(fx.switches.empty());
+	CHECK(out.failovers == 0);
+	// Each miss is confirmed 1 s later (and cleared), then the next look an interval on:
+	// two looks every 3 s.
+	CHECK(out.loops >= 199);
+	CHECK(out.loops <= 202);
 }
 
 TEST_CASE("watch does not flap on a hub that answers every other look", "[hubs][watch]")

@@ -216,20 +216,45 @@ TEST_CASE("watch backs off between failed bring-ups as [connect] says", "[watch]
 TEST_CASE("watch counts misses and re-resolves after health.failures of them", "[watch]")
 {
 	FakeWatch fx;
-	auto cfg = watch_config();
+	auto cfg = watch_config(); // interval 5, ping_timeout 2
 	cfg.health.failures = 3;
-	fx.signals[41] = kTerm; // looks at 0, 5, ..., 40: nine
+	fx.signals[41] = kTerm;
 	fx.looks = [&](const Config &) {
-		// One answer at t=20 breaks the count.
-		return with_status(fx.t == 20 ? HealthStatus::healthy : HealthStatus::unhealthy);
+		// One answer from t=20 to 25 breaks the count.
+		bool answers = fx.t >= 20 && fx.t < 25;
+		return with_status(answers ? HealthStatus::healthy : HealthStatus::unhealthy);
 	};
 	auto out = ops::watch(cfg, fx);
-	CHECK(fx.look_times.size() == 9);
-	// Misses at 0,5,10,15 (the third: repair), then 25,30,35 (repair), 40.
-	CHECK(fx.repairs == 2);
+	// A miss is confirmed every ping_timeout (2 s), not every interval, until the third:
+	// misses at 0, 2, 4 (repair), then every interval 9, 14, 19 (repair); the answer at
+	// 24; misses at 29, 31, 33 (repair), 38.
+	std::vector<double> want{0, 2, 4, 9, 14, 19, 24, 29, 31, 33, 38};
+	REQUIRE(fx.look_times.size() == want.size());
+	for (size_t i = 0; i < want.size(); ++i)
+		CHECK(fx.look_times[i] == Approx(want[i]));
+	CHECK(fx.repairs == 3);
 	CHECK(fx.up_times.size() == 1); // the hub not answering is no reason to recreate
-	CHECK(fx.count("STATUS=wg0: unhealthy") == 8);
+	CHECK(fx.count("STATUS=wg0: unhealthy") == 10);
 	CHECK(fx.count("3 miss(es) in a row") == 2);
+}
+
+TEST_CASE("a confirming look waits ping_timeout when it failed at once, interval at most",
+          "[watch]")
+{
+	FakeWatch fx;
+	auto cfg = watch_config();
+	cfg.health.failures = 4;
+	cfg.health.interval = 1;
+	cfg.health.ping_timeout = 3; // longer than the interval: the interval it is
+	fx.signals[10.5] = kTerm;
+	fx.looks = [&](const Config &) {
+		return with_status(fx.t < 3 ? HealthStatus::healthy : HealthStatus::unhealthy);
+	};
+	ops::watch(cfg, fx);
+	std::vector<double> want{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	REQUIRE(fx.look_times.size() == want.size());
+	for (size_t i = 0; i < want.size(); ++i)
+		CHECK(fx.look_times[i] == Approx(want[i]));
 }
 
 TEST_CASE("SIGHUP reloads the config and reconciles it in place with up", "[watch]")
@@ -332,7 +357,8 @@ TEST_CASE("with [control_plane] the health is reported every loop, the look's st
 	};
 	(void)ops::watch(cfg, fx2);
 	using R = std::vector<std::pair<double, std::string>>;
-	CHECK(fx2.reports == R{{0, "healthy"}, {5, "unhealthy"}, {10, "healthy"}});
+	// The miss at 5 is confirmed (cleared) at once, ping_timeout later: every look reports.
+	CHECK(fx2.reports == R{{0, "healthy"}, {5, "unhealthy"}, {7, "healthy"}});
 }
 
 // --- CounterSensors ---
