@@ -7,8 +7,10 @@
 #
 # The host behind the hubs routes the node's network back through hub 1, else 2, else 3
 # (route metrics; a route whose link lost its carrier is ignored), as a routing protocol
-# would. A hub "dies" by losing its links (both veths down: a power cut), or by its
-# daemon killed and its links down.
+# would. A hub "dies" by losing its links (both veths down: a power cut), by its
+# daemon killed and its links down, or (the tests at the end, whose hubs masquerade to
+# the backend instead) one way at a time: its daemon killed, its veth to the node
+# down, its UDP dropped by nftables, its link blackholed one way.
 
 bats_require_minimum_version 1.5.0
 load test_helper
@@ -393,4 +395,174 @@ while True:
 	hub_links 2 up
 	wait_for 15 is_active 1 || fail "not back on hub 2: $(cat "$WATCH_ERR")"
 	wait_for 5 node ping -c 1 -W 1 10.9.0.100
+}
+
+# The ways a hub dies, each on its own (the test above kills the daemon and takes the
+# links down together). Each hub masquerades what it forwards to the backend, so the
+# backend's replies go back through whichever hub carried the request: traffic resumes
+# only when the node itself has moved to the standby, and the test touches the
+# backend's routes not at all.
+hubs_masquerade() {
+	local n
+	for n in $(seq "$HUBS"); do
+		ip netns exec "${NODE_NS%-n}-h$n" nft -f - <<NFT || fail "nft in hub $n"
+table ip wgn_nat {
+	chain post { type nat hook postrouting priority srcnat; oifname "vb" masquerade; }
+}
+NFT
+	done
+}
+
+# fails_over FAULT...: two hubs, watch on hub 1; FAULT (a command) kills hub 1 its
+# way; the host behind the hubs answers again within 10 s, through hub 2, on the same
+# interface, and watch said it failed over after health.failures misses.
+fails_over() {
+	hub_add 1
+	hub_add 2
+	hubs_masquerade
+	write_config 2
+	start_watch
+	[ "$(peer_of_backend)" = "$HUB1_PUB" ]
+	local ifindex t0 took
+	ifindex="$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)"
+	t0="$(date +%s.%N)"
+	"$@"
+	# Hub 1 is dead for the node: nothing through it (its tunnel address included).
+	run node ping -c 1 -W 1 10.0.0.1
+	assert_failure
+	wait_for 20 node ping -c 1 -W 1 10.9.0.100 || fail "no failover: $(cat "$WATCH_ERR")"
+	took="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+	echo "# traffic through the standby ${took}s after the fault" >&3
+	awk -v t="$took" 'BEGIN { exit !(t <= 10) }' ||
+		fail "traffic resumed after ${took}s: $(cat "$WATCH_ERR")"
+	[ "$(peer_of_backend)" = "$HUB2_PUB" ]
+	grep -q "failing over from hub\[0\] 198.18.1.1:51820 after 3 misses to hub\[1\]" "$WATCH_ERR" ||
+		fail "$(cat "$WATCH_ERR")"
+	[ "$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)" = "$ifindex" ]
+	kill -0 "$WATCH_PID"
+}
+
+@test "watch: the active hub's daemon killed (its links up): traffic through the standby within 10 s" {
+	requires_cmd nft
+	fails_over hub_kill 1
+}
+
+@test "watch: the active hub's veth to the node down (its backend link up): the standby within 10 s" {
+	requires_cmd nft
+	fails_over ip -n "${NODE_NS%-n}-h1" link set vu down
+}
+
+drop_udp() { # N: hub N drops WireGuard's UDP both ways (a firewall change)
+	ip netns exec "${NODE_NS%-n}-h$1" nft -f - <<NFT
+table inet wgn_drop {
+	chain in { type filter hook input priority filter; udp dport 51820 counter drop; }
+	chain out { type filter hook output priority filter; udp sport 51820 counter drop; }
+}
+NFT
+}
+
+@test "watch: the active hub's UDP dropped by nftables: traffic through the standby within 10 s" {
+	requires_cmd nft
+	fails_over drop_udp 1
+	# The rule did it: hub 1 dropped the node's packets, and its daemon still runs.
+	local dropped
+	dropped="$(ip netns exec "${NODE_NS%-n}-h1" nft list chain inet wgn_drop in |
+		grep -o 'packets [0-9]*' | cut -d' ' -f2)"
+	[ "${dropped:-0}" -gt 0 ] || fail "hub 1 dropped nothing"
+	kill -0 "$(cat "$BATS_TEST_TMPDIR/hub1.pid")"
+}
+
+# blackhole N: what hub N sends to the node vanishes on its link (netdev egress, after
+# routing: a blackhole route would not do, as wireguard-go sends with the interface
+# pinned). The link stays up, the hub still hears the node: a one-way failure.
+blackhole() {
+	ip netns exec "${NODE_NS%-n}-h$1" nft -f - <<NFT
+table netdev wgn_blackhole {
+	chain out { type filter hook egress device "vu" priority filter; udp sport 51820 counter drop; }
+}
+NFT
+}
+
+@test "watch: the active hub's link blackholed one way (it still hears the node): the standby within 10 s" {
+	requires_cmd nft
+	fails_over blackhole 1
+	local dropped rx
+	dropped="$(ip netns exec "${NODE_NS%-n}-h1" nft list chain netdev wgn_blackhole out |
+		grep -o 'packets [0-9]*' | cut -d' ' -f2)"
+	[ "${dropped:-0}" -gt 0 ] || fail "nothing vanished on hub 1's link"
+	# One way only: the node's packets (its echoes to the standby hub 1) still reach it.
+	rx="$(ip netns exec "${NODE_NS%-n}-h1" wg show "${NODE_IF}h1" transfer | cut -f2)"
+	wait_for 10 eval '[ "$(ip netns exec "${NODE_NS%-n}-h1" wg show "${NODE_IF}h1" transfer | cut -f2)" -gt "$rx" ]' ||
+		fail "hub 1 hears nothing from the node"
+}
+
+@test "watch: all hubs down: health 2, looks every interval, re-resolves with backoff; the first hub back carries the traffic" {
+	hub_add 1
+	hub_add 2
+	write_config 2
+	sed -i 's/^initial_backoff = .*/initial_backoff = 1.0/; s/^max_backoff = .*/max_backoff = 4.0/' \
+		"$NODE_CONF"
+	# The service manager's end of sd_notify: each datagram one line.
+	local sock="$BATS_TEST_TMPDIR/notify.sock" log="$BATS_TEST_TMPDIR/notify.log"
+	: >"$log"
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(4096).decode().replace("\n", "|") + "\n")
+' "$sock" "$log" &
+	CLIENT_PID=$! # the teardown ends it
+	wait_for 5 test -S "$sock" || fail "the notify listener did not start"
+	(exec ip netns exec "$NODE_NS" env NOTIFY_SOCKET="$sock" WGN_RUN_DIR="$WGN_RUN_DIR" \
+		WGN_STATE_DIR="$WGN_STATE_DIR" WGN_CONFIG_DIR="$CONF_DIR" "$WGN" watch "$NODE_IF") \
+		2>"$WATCH_ERR" &
+	WATCH_PID=$!
+	wait_for 30 node ping -c 1 -W 1 10.9.0.100 || fail "no traffic after watch: $(cat "$WATCH_ERR")"
+	hub_links 1 down
+	hub_links 2 down
+	run -2 node_wgn health "$NODE_IF"
+	# Re-resolves after 1, 2, 4, 4 ... s (each +-20%), not at every look: wait for four.
+	wait_for 40 eval '[ "$(grep -c "next re-resolve in" "$log")" -ge 4 ]' ||
+		fail "$(tail -n 5 "$log") / $(cat "$WATCH_ERR")"
+	local delays looks resolves
+	delays="$(grep -o 'next re-resolve in [0-9.]*s' "$log" | grep -o '[0-9.]*' | head -n 3 | tr '\n' ' ')"
+	echo "# re-resolve delays: $delays" >&3
+	# shellcheck disable=SC2086
+	awk -v d="$delays" 'BEGIN { split(d, v, " ");
+		exit !(v[1] >= 0.8 && v[1] <= 1.2 && v[2] >= 1.6 && v[2] <= 2.4 && v[3] >= 3.2 && v[3] <= 4.8) }' ||
+		fail "re-resolve delays $delays, not 1, 2, 4 s"
+	# Between them the looks go on, every interval: more looks than re-resolves.
+	looks="$(grep -c 'no hub answers' "$log")"
+	resolves="$(grep -c 'next re-resolve in' "$log")"
+	[ "$looks" -gt "$resolves" ] || fail "$looks looks, $resolves re-resolves"
+	run -2 node_wgn health "$NODE_IF"
+	kill -0 "$WATCH_PID"
+	# Hub 2 returns first: watch moves there (the best that answers), traffic flows.
+	hub_links 2 up
+	wait_for 20 is_active 1 || fail "not on hub 2: $(cat "$WATCH_ERR")"
+	wait_for 10 node ping -c 1 -W 1 10.9.0.100 || fail "no traffic through hub 2"
+}
+
+@test "watch: the interface deleted under watch is recreated, the preferred hub active, the standby standing by" {
+	hub_add 1
+	hub_add 2
+	write_config 2
+	start_watch
+	local before
+	before="$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)"
+	ip -n "$NODE_NS" link del "$NODE_IF"
+	wait_for 20 node ping -c 1 -W 1 10.9.0.100 ||
+		fail "no traffic after the link was deleted: $(cat "$WATCH_ERR")"
+	[ "$(ip -n "$NODE_NS" -o link show dev "$NODE_IF" | cut -d: -f1)" != "$before" ]
+	grep -q "bringing the tunnel up again" "$WATCH_ERR" || fail "$(cat "$WATCH_ERR")"
+	[ "$(peer_of_backend)" = "$HUB1_PUB" ]
+	run node wg show "$NODE_IF" allowed-ips
+	assert_line "$HUB2_PUB	10.0.0.2/32"
+	# And it still fails over from the new interface.
+	hub_links 1 down
+	wait_for 15 is_active 1 || fail "no failover after the bring-up: $(cat "$WATCH_ERR")"
+	wait_for 10 node ping -c 1 -W 1 10.9.0.100 || fail "no traffic through hub 2"
+	kill -0 "$WATCH_PID"
 }
