@@ -153,6 +153,103 @@ sed 's/^/#   err: /' /tmp/term.err
 check "SIGTERM during retries: wgn exits non-zero (got $rc)" [ "$rc" != 0 ]
 check "SIGTERM: wg1, its addresses, routes and run state are gone" \
 	eval 'link_absent node wg1 && ! in_node test -e /run/wgn/wg1.json && ! ip -n node route show | grep -q "10.1.0.0/16"'
+stamp "wgn watch: failover between two kernel WireGuard hubs"
+# A second hub, hub2 (kernel WireGuard too, 192.168.78.1, tunnel 10.0.0.2), with the
+# same network behind it (10.1.0.1/16 on its link, as on hub 1). The node's wgf has both
+# as [[hub]]s; wgn watch runs on hub 1 until hub 1's veth goes down, then must move
+# allowed_ips to hub 2 in place (same kernel link), and 10.1.0.1 answers through hub 2.
+setup_ok=1
+umask 077
+wg genkey >/etc/ktest/hub2.key
+umask 022
+HUB2_PUB="$(wg pubkey </etc/ktest/hub2.key)"
+step ip netns add hub2
+step ip -n hub2 link set lo up
+step ip -n hub2 link add veth-hub2 type veth peer name veth-node2 netns node
+step ip -n hub2 addr add 192.168.78.1/24 dev veth-hub2
+step ip -n node addr add 192.168.78.2/24 dev veth-node2
+step ip -n hub2 link set veth-hub2 up
+step ip -n node link set veth-node2 up
+step ip -n hub2 link add wg-hub2 type wireguard
+step ip netns exec hub2 wg set wg-hub2 private-key /etc/ktest/hub2.key listen-port 51820 \
+	peer "$NODE_PUB" allowed-ips 10.0.0.10/32
+step ip -n hub2 addr add 10.0.0.2/24 dev wg-hub2
+step ip -n hub2 addr add 10.1.0.1/16 dev wg-hub2
+step ip -n hub2 link set wg-hub2 up
+check "hub2: a second kernel WireGuard hub configured with ip and wg" [ "$setup_ok" = 1 ]
+cat >/etc/wgn/wgf.toml <<TOML
+[interface]
+private_key_file = "/etc/wgn/wg0.key"
+address = "10.0.0.10/24"
+backend = "kernel"
+
+[[hub]]
+public_key = "$HUB_PUB"
+endpoint = "192.168.77.1:51820"
+allowed_ips = ["10.0.0.0/24", "10.1.0.0/16"]
+tunnel_address = "10.0.0.1"
+priority = 10
+
+[[hub]]
+public_key = "$HUB2_PUB"
+endpoint = "192.168.78.1:51820"
+allowed_ips = ["10.0.0.0/24", "10.1.0.0/16"]
+tunnel_address = "10.0.0.2"
+priority = 20
+
+[connect]
+max_retries = 2
+initial_backoff = 0.5
+max_backoff = 2.0
+attempt_timeout = 5.0
+timeout = 90.0
+
+[health]
+interval = 1
+ping_timeout = 1
+failures = 3
+failback_after = 600
+TOML
+# The peer that carries 10.1.0.0/16 on the node's wgf.
+carrier() { in_node wg show wgf allowed-ips 2>/dev/null | awk '/10\.1\.0\.0\/16/ {print $1}'; }
+hub2_rx() { ip netns exec hub2 wg show wg-hub2 transfer | cut -f2; }
+wait_secs() { # SECONDS CMD...: until CMD succeeds, polling every 0.2 s
+	local end
+	end=$(($(cut -d. -f1 /proc/uptime) + $1))
+	shift
+	until "$@"; do
+		[ "$(cut -d. -f1 /proc/uptime)" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}
+ip netns exec node /usr/local/sbin/wgn --config-dir /etc/wgn watch wgf --no-register \
+	>/tmp/watch.out 2>/tmp/watch.err &
+watch_pid=$!
+wait_secs 60 eval '[ "$(carrier)" = "$HUB_PUB" ] && in_node ping -c 1 -W 1 10.1.0.1 >/dev/null 2>&1'
+check "watch: wgf up on hub 1, a kernel link, hub 2 standing by with 10.0.0.2/32" \
+	eval '[ "$(carrier)" = "$HUB_PUB" ] && [ "$(link_kind node wgf)" = wireguard ] && in_node wg show wgf allowed-ips | grep -q "$HUB2_PUB	10.0.0.2/32"'
+check "watch: hub 2 answers through the tunnel as a standby" ping_until node 10.0.0.2 2
+idx="$(node_ifindex wgf)"
+rx2="$(hub2_rx)"
+read -r t0 _ </proc/uptime
+step ip -n hub link set veth-hub down
+wait_secs 30 eval '[ "$(carrier)" = "$HUB2_PUB" ]'
+read -r t1 _ </proc/uptime
+sed 's/^/#   watch: /' /tmp/watch.err
+check "watch: hub 1's veth down -> allowed IPs on hub 2 after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s" \
+	eval '[ "$(carrier)" = "$HUB2_PUB" ] && grep -q "failing over from hub\[0\]" /tmp/watch.err'
+check "failover: 10.1.0.1 answers through hub 2" ping_until node 10.1.0.1 3
+check "failover: hub 2 received the node's traffic" eval '[ "$(hub2_rx)" -gt "$rx2" ]'
+check "failover: the same kernel link (ifindex $idx), no userspace WireGuard" \
+	eval '[ "$(node_ifindex wgf)" = "$idx" ] && [ "$(link_kind node wgf)" = wireguard ] && no_userspace'
+kill -TERM "$watch_pid"
+wait "$watch_pid"
+rc=$?
+check "watch: SIGTERM ends it (status $rc) and leaves wgf up" eval '[ "$rc" = 0 ] && [ "$(node_ifindex wgf)" = "$idx" ]'
+wgn down wgf
+check "wgn down wgf: exit 0 (got $rc), link gone" eval '[ "$rc" = 0 ] && link_absent node wgf'
+step ip -n hub link set veth-hub up
+
 check "no userspace WireGuard at any point" no_userspace
 check "no wgn process left" eval '! running wgn'
 
