@@ -12,8 +12,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <fcntl.h>
 #include <net/if.h>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "dataplane.h"
@@ -44,6 +47,28 @@ struct AddrHash {
 std::filesystem::path sync_state_path(const std::string &ifname)
 {
 	return state_dir() / (ifname + ".sync.json");
+}
+
+std::filesystem::path sync_journal_path(const std::string &ifname)
+{
+	return state_dir() / (ifname + ".sync.journal");
+}
+
+// A snapshot's generation: 64 random bits in hex.
+std::string new_generation()
+{
+	uint64_t v = 0;
+	try {
+		std::random_device rd;
+		v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+	} catch (const std::exception &) {
+		v = static_cast<uint64_t>(
+		            std::chrono::system_clock::now().time_since_epoch().count()) ^
+		    (static_cast<uint64_t>(getpid()) << 40);
+	}
+	char buf[17];
+	std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+	return buf;
 }
 
 std::vector<IpPrefix> sorted(std::vector<IpPrefix> v)
@@ -80,6 +105,88 @@ void append_json_string(std::string &out, const std::string &v)
 std::string short_key(const Key &k)
 {
 	return base64_encode(k);
+}
+
+// One node of the state, as the snapshot and the journal write it; a deleted entry of
+// the journal is its node id alone.
+void append_node(std::string &out, const FeedNode &n)
+{
+	out += "{\"node_id\":";
+	append_json_string(out, n.node_id);
+	if (n.deleted) {
+		out += ",\"deleted\":true}";
+		return;
+	}
+	out += ",\"public_key\":\"";
+	out += base64_encode(n.public_key);
+	out += "\",\"allowed_ips\":[";
+	const char *ipsep = "";
+	for (auto &a : n.host_routes) {
+		out += ipsep;
+		out += '"';
+		out += a.str();
+		out += '"';
+		ipsep = ",";
+	}
+	out += "],\"revision\":";
+	out += std::to_string(n.revision);
+	out += '}';
+}
+
+void append_keys(std::string &out, const std::vector<Key> &keys)
+{
+	const char *sep = "";
+	for (auto &k : keys) {
+		out += sep;
+		out += '"';
+		out += base64_encode(k);
+		out += '"';
+		sep = ",";
+	}
+}
+
+// A node of the snapshot or the journal; deleted entries only where allow_deleted.
+// Returns why not, or nullopt.
+std::optional<std::string> parse_node(const json &n, FeedNode &node, bool allow_deleted)
+{
+	if (allow_deleted && n.is_object() && n.contains("deleted") && n["deleted"] == true &&
+	    n.contains("node_id") && n["node_id"].is_string()) {
+		node.node_id = n["node_id"].get<std::string>();
+		node.deleted = true;
+		return std::nullopt;
+	}
+	auto key = n.is_object() && n.contains("public_key") && n["public_key"].is_string()
+	                   ? base64_decode(n["public_key"].get<std::string>())
+	                   : std::nullopt;
+	if (!key || !n.contains("node_id") || !n["node_id"].is_string() ||
+	    !n.contains("allowed_ips") || !n["allowed_ips"].is_array())
+		return "a node is not {node_id, public_key, allowed_ips}";
+	node.node_id = n["node_id"].get<std::string>();
+	node.public_key = *key;
+	for (auto &a : n["allowed_ips"]) {
+		auto p = a.is_string() ? parse_prefix(a.get<std::string>()) : std::nullopt;
+		if (!p)
+			return "node " + node.node_id + ": an allowed IP is not a prefix";
+		node.host_routes.push_back(*p);
+	}
+	if (n.contains("revision") && n["revision"].is_number_integer())
+		node.revision = n["revision"].get<int64_t>();
+	return std::nullopt;
+}
+
+// A list of base64 keys, or nullopt.
+std::optional<std::vector<Key>> parse_keys(const json &j)
+{
+	std::vector<Key> out;
+	if (!j.is_array())
+		return std::nullopt;
+	for (auto &k : j) {
+		auto key = k.is_string() ? base64_decode(k.get<std::string>()) : std::nullopt;
+		if (!key)
+			return std::nullopt;
+		out.push_back(*key);
+	}
+	return out;
 }
 
 double monotonic_seconds()
@@ -166,36 +273,110 @@ Result<std::optional<SyncState>> load_sync_state(const std::string &ifname)
 			return bad("nodes is not an array");
 		for (auto &n : j["nodes"]) {
 			FeedNode node;
-			auto key = n.is_object() && n.contains("public_key") &&
-			                           n["public_key"].is_string()
-			                   ? base64_decode(n["public_key"].get<std::string>())
-			                   : std::nullopt;
-			if (!key || !n.contains("node_id") || !n["node_id"].is_string() ||
-			    !n.contains("allowed_ips") || !n["allowed_ips"].is_array())
-				return bad("a node is not {node_id, public_key, allowed_ips}");
-			node.node_id = n["node_id"].get<std::string>();
-			node.public_key = *key;
-			for (auto &a : n["allowed_ips"]) {
-				auto p = a.is_string() ? parse_prefix(a.get<std::string>())
-				                       : std::nullopt;
-				if (!p)
-					return bad("node " + node.node_id +
-					           ": an allowed IP is not a prefix");
-				node.host_routes.push_back(*p);
-			}
-			if (n.contains("revision") && n["revision"].is_number_integer())
-				node.revision = n["revision"].get<int64_t>();
+			if (auto why = parse_node(n, node, false))
+				return bad(*why);
 			s.nodes.push_back(std::move(node));
 		}
 		s.has_nodes = true;
 	}
-	return std::optional<SyncState>{s};
+	if (j.contains("generation") && j["generation"].is_string())
+		s.generation = j["generation"].get<std::string>();
+	if (s.generation.empty() || !s.has_nodes)
+		return std::optional<SyncState>{std::move(s)};
+
+	// The rounds since the snapshot.
+	auto jpath = sync_journal_path(ifname);
+	auto jtext = read_bounded_file(jpath, "sync journal", kMaxSyncStateBytes, Errc::cant_create,
+	                               Errc::cant_create);
+	if (!jtext) {
+		if (jtext.error().code == Errc::no_input)
+			return std::optional<SyncState>{std::move(s)};
+		return make_error(Errc::cant_create, jtext.error().message);
+	}
+	std::string_view jt = *jtext;
+	size_t nl = jt.find('\n');
+	std::string head_generation;
+	if (nl != std::string_view::npos) {
+		try {
+			auto h = json::parse(jt.substr(0, nl));
+			if (h.is_object() && h.contains("generation") &&
+			    h["generation"].is_string())
+				head_generation = h["generation"].get<std::string>();
+		} catch (const json::exception &) {
+		}
+	}
+	// Another snapshot's journal (its header is written whole, with its first round):
+	// stale, replaced by the next round's.
+	if (head_generation != s.generation)
+		return std::optional<SyncState>{std::move(s)};
+	std::vector<FeedNode> changes;
+	size_t pos = nl + 1;
+	int line = 1;
+	while (pos < jt.size()) {
+		++line;
+		size_t end = jt.find('\n', pos);
+		if (end == std::string_view::npos) {
+			s.journal_torn = true; // a round whose write was cut short: not applied
+			break;
+		}
+		std::optional<std::string> why;
+		json l;
+		try {
+			l = json::parse(jt.substr(pos, end - pos));
+		} catch (const json::exception &) {
+			why = "not JSON";
+		}
+		std::vector<FeedNode> these;
+		std::optional<std::vector<Key>> added, removed;
+		if (!why && (!l.is_object() || !l.contains("revision") ||
+		             !l["revision"].is_number_integer() || !l.contains("changes") ||
+		             !l["changes"].is_array() || !l.contains("managed_added") ||
+		             !l.contains("managed_removed")))
+			why = "not a round (revision, changes, managed_added, managed_removed)";
+		if (!why)
+			for (auto &n : l["changes"]) {
+				FeedNode node;
+				if ((why = parse_node(n, node, true)))
+					break;
+				these.push_back(std::move(node));
+			}
+		if (!why) {
+			added = parse_keys(l["managed_added"]);
+			removed = parse_keys(l["managed_removed"]);
+			if (!added || !removed)
+				why = "a managed key is not 32 bytes of base64";
+		}
+		if (why) {
+			if (end + 1 == jt.size()) { // the last line: torn the same way
+				s.journal_torn = true;
+				break;
+			}
+			return make_error(Errc::cant_create,
+			                  jpath.string() + ":" + std::to_string(line) + ": " +
+			                          *why + "; remove it and " +
+			                          path.filename().string() +
+			                          " to let sync start afresh "
+			                          "(peers it managed then stay until --prune)");
+		}
+		s.revision = l["revision"].get<int64_t>();
+		for (auto &k : *removed)
+			s.managed.erase(k);
+		for (auto &k : *added)
+			s.managed.insert(k);
+		for (auto &n : these)
+			changes.push_back(std::move(n));
+		pos = end + 1;
+	}
+	s.journal_bytes = pos;
+	merge_feed(s.nodes, std::move(changes));
+	return std::optional<SyncState>{std::move(s)};
 }
 
 // Written by hand, not through a json tree: 10,000 nodes are 1.5 MB that a json tree
 // takes ~100 ms to build and print, and sync --watch writes it after every change.
-Status save_sync_state(const std::string &ifname, const SyncState &s)
+Status save_sync_state(const std::string &ifname, SyncState &s)
 {
+	std::string generation = new_generation();
 	std::string out;
 	out.reserve(256 + s.managed.size() * 48 + s.nodes.size() * 128);
 	out += "{\"interface\":";
@@ -204,7 +385,9 @@ Status save_sync_state(const std::string &ifname, const SyncState &s)
 	append_json_string(out, s.control_plane_url);
 	out += ",\"revision\":";
 	out += std::to_string(s.revision);
-	out += ",\"managed\":[";
+	out += ",\"generation\":\"";
+	out += generation;
+	out += "\",\"managed\":[";
 	const char *sep = "";
 	std::vector<Key> managed(s.managed.begin(), s.managed.end());
 	std::sort(managed.begin(), managed.end()); // the same state, the same file
@@ -218,27 +401,71 @@ Status save_sync_state(const std::string &ifname, const SyncState &s)
 	out += "],\"nodes\":[";
 	sep = "";
 	for (auto &n : s.nodes) {
+		if (n.deleted)
+			continue;
 		out += sep;
-		out += "{\"node_id\":";
-		append_json_string(out, n.node_id);
-		out += ",\"public_key\":\"";
-		out += base64_encode(n.public_key);
-		out += "\",\"allowed_ips\":[";
-		const char *ipsep = "";
-		for (auto &a : n.host_routes) {
-			out += ipsep;
-			out += '"';
-			out += a.str();
-			out += '"';
-			ipsep = ",";
-		}
-		out += "],\"revision\":";
-		out += std::to_string(n.revision);
-		out += '}';
+		append_node(out, n);
 		sep = ",";
 	}
 	out += "]}\n";
-	return write_file_atomic(sync_state_path(ifname), out, 0644);
+	if (auto st = write_file_atomic(sync_state_path(ifname), out, 0644); !st)
+		return st;
+	// The journal belongs to the snapshot before: stale now whether it goes or not.
+	(void)unlink(sync_journal_path(ifname).c_str());
+	s.generation = std::move(generation);
+	s.journal_bytes = 0;
+	s.journal_torn = false;
+	return Ok{};
+}
+
+Status record_sync_round(const std::string &ifname, SyncState &s, const SyncRound &round)
+{
+	std::string line = "{\"revision\":" + std::to_string(s.revision) + ",\"changes\":[";
+	const char *sep = "";
+	if (round.changes)
+		for (auto &c : *round.changes) {
+			line += sep;
+			append_node(line, c);
+			sep = ",";
+		}
+	line += "],\"managed_added\":[";
+	append_keys(line, round.managed_added);
+	line += "],\"managed_removed\":[";
+	append_keys(line, round.managed_removed);
+	line += "]}\n";
+	// Compaction: once the journal is as large as a snapshot would be.
+	size_t limit = std::max<size_t>(size_t{64} << 10, s.nodes.size() * 160);
+	if (s.generation.empty() || s.journal_torn || s.journal_bytes + line.size() > limit)
+		return save_sync_state(ifname, s);
+	auto path = sync_journal_path(ifname);
+	if (s.journal_bytes == 0) {
+		std::string head = "{\"generation\":\"" + s.generation + "\"}\n";
+		if (auto st = write_file_atomic(path, head + line, 0644); !st)
+			return st;
+		s.journal_bytes = head.size() + line.size();
+		return Ok{};
+	}
+	int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0) // removed behind our back: a snapshot says it all
+		return save_sync_state(ifname, s);
+	bool ok = true;
+	size_t off = 0;
+	while (ok && off < line.size()) {
+		ssize_t n = ::write(fd, line.data() + off, line.size() - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ok = n > 0;
+		if (ok)
+			off += static_cast<size_t>(n);
+	}
+	ok = ok && ::fdatasync(fd) == 0;
+	::close(fd);
+	if (!ok) { // a line maybe cut short: the snapshot replaces the journal
+		s.journal_torn = true;
+		return save_sync_state(ifname, s);
+	}
+	s.journal_bytes += line.size();
+	return Ok{};
 }
 
 void merge_feed(std::vector<FeedNode> &nodes, std::vector<FeedNode> changes)
@@ -250,8 +477,10 @@ void merge_feed(std::vector<FeedNode> &nodes, std::vector<FeedNode> changes)
 	for (size_t i = 0; i < nodes.size(); ++i)
 		at[nodes[i].node_id] = i;
 	std::vector<bool> gone(nodes.size(), false);
+	for (size_t i = 0; i < nodes.size(); ++i)
+		gone[i] = nodes[i].deleted; // sync --watch's tombstones
 	for (auto &c : changes) {
-		if (auto it = at.find(c.node_id); it != at.end()) {
+		if (auto it = at.find(c.node_id); it != at.end() && !gone[it->second]) {
 			gone[it->second] = true;
 			at.erase(it);
 		}
@@ -411,6 +640,217 @@ std::vector<std::string> describe_sync(const std::string &ifname, const SyncPlan
 	return out;
 }
 
+// What an incremental plan looks up instead of scanning: built after a round whose plan
+// left nothing out, so that every live node is a peer on the device with its routes and
+// managed is exactly their keys; kept up to date by the incremental rounds.
+struct SyncIndex {
+	std::unordered_map<std::string, size_t> node_at;      // live node id -> its entry
+	std::unordered_map<Key, size_t, KeyHash> key_at;      // a live node's key -> its entry
+	std::unordered_map<IpAddr, Key, AddrHash> addr_owner; // a live node's address -> key
+	std::vector<std::pair<IpPrefix, Key>> hand;           // routes of unmanaged peers
+	KeySet hand_keys;
+	std::unordered_map<Key, size_t, KeyHash> dev_at; // device peer -> its entry in the memo
+	size_t tombstones = 0;                           // deleted entries left in the nodes
+};
+
+namespace {
+
+std::shared_ptr<SyncIndex> build_index(const std::vector<FeedNode> &nodes, const DeviceState &dev,
+                                       const KeySet &managed)
+{
+	auto ix = std::make_shared<SyncIndex>();
+	ix->node_at.reserve(nodes.size());
+	ix->key_at.reserve(nodes.size());
+	ix->addr_owner.reserve(nodes.size() * 2);
+	ix->dev_at.reserve(dev.peers.size());
+	for (size_t i = 0; i < nodes.size(); ++i) {
+		auto &n = nodes[i];
+		if (n.deleted) {
+			++ix->tombstones;
+			continue;
+		}
+		ix->node_at[n.node_id] = i;
+		ix->key_at[n.public_key] = i;
+		for (auto &r : n.host_routes)
+			ix->addr_owner[r.addr] = n.public_key;
+	}
+	for (size_t i = 0; i < dev.peers.size(); ++i) {
+		auto &p = dev.peers[i];
+		ix->dev_at[p.public_key] = i;
+		if (!managed.contains(p.public_key)) {
+			ix->hand_keys.insert(p.public_key);
+			for (auto &a : p.allowed_ips)
+				ix->hand.emplace_back(a, p.public_key);
+		}
+	}
+	return ix;
+}
+
+// The feed's entries that count: the last one of each node, in feed order (what
+// merge_feed keeps of them).
+std::vector<const FeedNode *> last_of_each(const std::vector<FeedNode> &changes)
+{
+	std::unordered_map<std::string_view, size_t> last;
+	last.reserve(changes.size());
+	for (size_t i = 0; i < changes.size(); ++i)
+		last[changes[i].node_id] = i;
+	std::vector<const FeedNode *> out;
+	out.reserve(last.size());
+	for (size_t i = 0; i < changes.size(); ++i)
+		if (last[changes[i].node_id] == i)
+			out.push_back(&changes[i]);
+	return out;
+}
+
+// The plan of a round from the index, over the changed entries only; nullopt when a
+// change could leave something out (the full plan decides then, and says why). Fills
+// the round's managed keys that came and went.
+std::optional<SyncPlan> plan_incremental(const SyncIndex &ix, const std::vector<FeedNode> &nodes,
+                                         const std::vector<FeedNode> &changes, const Key &hub_key,
+                                         const DeviceState &dev, size_t live, SyncRound &round,
+                                         size_t &live_after)
+{
+	auto touched = last_of_each(changes);
+	KeySet old_keys; // of the changed nodes as they were
+	for (auto *c : touched)
+		if (auto it = ix.node_at.find(c->node_id); it != ix.node_at.end())
+			old_keys.insert(nodes[it->second].public_key);
+	KeySet new_keys;
+	std::unordered_map<IpAddr, Key, AddrHash> new_addrs;
+	size_t gone = 0, came = 0;
+	for (auto *c : touched) {
+		if (ix.node_at.contains(c->node_id))
+			++gone;
+		if (c->deleted)
+			continue;
+		++came;
+		const Key &k = c->public_key;
+		if (k == hub_key || ix.hand_keys.contains(k) || !new_keys.insert(k).second)
+			return std::nullopt;
+		if (auto it = ix.key_at.find(k); it != ix.key_at.end() && !old_keys.contains(k))
+			return std::nullopt;
+		for (auto &r : c->host_routes) {
+			if (auto o = ix.addr_owner.find(r.addr);
+			    o != ix.addr_owner.end() && !old_keys.contains(o->second))
+				return std::nullopt;
+			if (auto o = new_addrs.find(r.addr); o != new_addrs.end() && o->second != k)
+				return std::nullopt;
+			new_addrs.emplace(r.addr, k);
+			for (auto &[prefix, owner] : ix.hand)
+				if (prefix.addr.family == r.addr.family && prefix.contains(r.addr))
+					return std::nullopt;
+		}
+	}
+	SyncPlan plan;
+	for (auto &k : old_keys)
+		if (!new_keys.contains(k)) {
+			round.managed_removed.push_back(k);
+			if (ix.dev_at.contains(k)) {
+				SyncPeerChange c;
+				c.kind = SyncPeerChange::remove;
+				c.public_key = k;
+				plan.changes.push_back(c);
+			}
+		}
+	size_t set = 0;
+	for (auto *n : touched) {
+		if (n->deleted)
+			continue;
+		if (!ix.key_at.contains(n->public_key))
+			round.managed_added.push_back(n->public_key);
+		auto it = ix.dev_at.find(n->public_key);
+		if (it != ix.dev_at.end() &&
+		    same_routes(dev.peers[it->second].allowed_ips, n->host_routes))
+			continue;
+		SyncPeerChange c;
+		c.kind = it == ix.dev_at.end() ? SyncPeerChange::add : SyncPeerChange::update;
+		c.public_key = n->public_key;
+		c.node_id = n->node_id;
+		c.allowed_ips = n->host_routes;
+		plan.changes.push_back(c);
+		++set;
+	}
+	live_after = live - gone + came;
+	plan.unchanged = static_cast<int>(live_after - set);
+	return plan;
+}
+
+// The planned round into the state, the index and the memo's device: changed entries
+// become tombstones and their new versions go to the end (as merge_feed does), and the
+// tombstones are swept once they are a quarter of the nodes.
+void apply_incremental(SyncIndex &ix, std::vector<FeedNode> &nodes, KeySet &managed,
+                       const std::vector<FeedNode> &changes, const SyncRound &round,
+                       const SyncPlan &plan, DeviceState &dev)
+{
+	auto touched = last_of_each(changes);
+	for (auto *c : touched) {
+		auto it = ix.node_at.find(c->node_id);
+		if (it == ix.node_at.end())
+			continue;
+		FeedNode &o = nodes[it->second];
+		for (auto &r : o.host_routes)
+			if (auto a = ix.addr_owner.find(r.addr);
+			    a != ix.addr_owner.end() && a->second == o.public_key)
+				ix.addr_owner.erase(a);
+		if (auto k = ix.key_at.find(o.public_key);
+		    k != ix.key_at.end() && k->second == it->second)
+			ix.key_at.erase(k);
+		o.deleted = true;
+		++ix.tombstones;
+		ix.node_at.erase(it);
+	}
+	for (auto *c : touched) {
+		if (c->deleted)
+			continue;
+		nodes.push_back(*c);
+		ix.node_at[c->node_id] = nodes.size() - 1;
+		ix.key_at[c->public_key] = nodes.size() - 1;
+		for (auto &r : c->host_routes)
+			ix.addr_owner[r.addr] = c->public_key;
+	}
+	for (auto &k : round.managed_removed)
+		managed.erase(k);
+	for (auto &k : round.managed_added)
+		managed.insert(k);
+	for (auto &c : plan.changes) {
+		auto it = ix.dev_at.find(c.public_key);
+		if (c.kind == SyncPeerChange::remove) {
+			if (it == ix.dev_at.end())
+				continue;
+			size_t i = it->second, last = dev.peers.size() - 1;
+			ix.dev_at.erase(it);
+			if (i != last) {
+				dev.peers[i] = std::move(dev.peers[last]);
+				ix.dev_at[dev.peers[i].public_key] = i;
+			}
+			dev.peers.pop_back();
+		} else if (it != ix.dev_at.end()) {
+			dev.peers[it->second].allowed_ips = c.allowed_ips;
+		} else {
+			PeerState p;
+			p.public_key = c.public_key;
+			p.allowed_ips = c.allowed_ips;
+			ix.dev_at[p.public_key] = dev.peers.size();
+			dev.peers.push_back(std::move(p));
+		}
+	}
+	if (ix.tombstones > 64 && ix.tombstones * 4 > nodes.size()) {
+		size_t w = 0;
+		for (size_t i = 0; i < nodes.size(); ++i)
+			if (!nodes[i].deleted) {
+				if (w != i)
+					nodes[w] = std::move(nodes[i]);
+				ix.node_at[nodes[w].node_id] = w;
+				ix.key_at[nodes[w].public_key] = w;
+				++w;
+			}
+		nodes.resize(w);
+		ix.tombstones = 0;
+	}
+}
+
+} // namespace
+
 std::optional<Error> SyncOutcome::result_error() const
 {
 	if (error)
@@ -454,6 +894,13 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	// after any failure the next round reads the file again.
 	SyncMemo *memo = opt.dry_run ? nullptr : opt.memo;
 	std::optional<SyncState> known;
+	// The index goes with the memo's state: taken with it, given back with it.
+	std::shared_ptr<SyncIndex> index;
+	if (memo) {
+		if (memo->state)
+			index = std::move(memo->index);
+		memo->index.reset();
+	}
 	if (memo && memo->state) {
 		known = std::move(memo->state);
 		memo->state.reset();
@@ -484,11 +931,10 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	const std::string skipped_line = ifname + ": change feed entry skipped: ";
 	for (auto &s : feed->skipped)
 		progress(skipped_line + s);
+	std::vector<FeedNode> changes = std::move(feed->nodes);
 	std::vector<FeedNode> nodes;
 	if (!out.full)
 		nodes = std::move(state.nodes);
-	merge_feed(nodes, std::move(feed->nodes));
-	out.nodes = nodes.size();
 
 	std::optional<InterfaceLock> lock;
 	if (!opt.dry_run) {
@@ -505,12 +951,14 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 		wg = own.get();
 	}
 	const DeviceState *dev = nullptr;
+	bool dev_from_memo = false;
 	std::optional<DeviceState> read;
 	double now = monotonic_seconds();
 	unsigned ifindex = if_nametoindex(ifname.c_str());
 	if (memo && memo->device && !out.full && out.changed > 0 && ifindex == memo->ifindex &&
 	    now - memo->device_read_at < memo->device_max_age) {
 		dev = &*memo->device;
+		dev_from_memo = true;
 	} else {
 		if (memo)
 			memo->device.reset();
@@ -527,7 +975,29 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	}
 	Key hub_key = dev->has_private_key ? dev->public_key : cfg.interface.public_key;
 
-	out.plan = plan_sync(nodes, hub_key, dev->peers, state.managed, opt.prune);
+	// A round with a few changes on a hub of many nodes: planned from the index over
+	// the changed entries alone, when it can vouch for them; else over every node.
+	SyncRound round;
+	round.changes = &changes;
+	std::optional<SyncPlan> quick;
+	size_t live_after = 0;
+	if (index && dev_from_memo && !opt.prune && !out.full)
+		quick = plan_incremental(*index, nodes, changes, hub_key, *dev,
+		                         nodes.size() - index->tombstones, round, live_after);
+	if (quick) {
+		out.plan = std::move(*quick);
+		out.nodes = live_after;
+	} else {
+		index.reset();
+		round.managed_added.clear();
+		round.managed_removed.clear();
+		if (out.full)
+			merge_feed(nodes, std::move(changes));
+		else
+			merge_feed(nodes, changes); // kept for the journal
+		out.nodes = nodes.size();
+		out.plan = plan_sync(nodes, hub_key, dev->peers, state.managed, opt.prune);
+	}
 	const std::string left_out_line = ifname + ": left out: ";
 	for (auto &c : out.plan.conflicts)
 		progress(left_out_line + c);
@@ -544,7 +1014,11 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 		}
 		out.applied = true;
 	}
-	if (memo) {
+	if (quick) {
+		apply_incremental(*index, nodes, state.managed, changes, round, out.plan,
+		                  *memo->device);
+		out.plan.managed = state.managed;
+	} else if (memo) {
 		if (read)
 			memo->device = std::move(read);
 		if (memo->device)
@@ -553,18 +1027,39 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	// A round that changed nothing (a long poll that timed out) writes nothing.
 	bool same = known && !out.full && out.changed == 0 && out.revision == state.revision &&
 	            out.plan.managed == state.managed;
+	if (!quick && known && !out.full && !same) { // the journal's managed keys, by difference
+		for (auto &k : out.plan.managed)
+			if (!state.managed.contains(k))
+				round.managed_added.push_back(k);
+		for (auto &k : state.managed)
+			if (!out.plan.managed.contains(k))
+				round.managed_removed.push_back(k);
+	}
 	SyncState next;
 	next.control_plane_url = cp.url;
 	next.revision = out.revision;
-	next.managed = out.plan.managed;
+	next.managed = quick ? std::move(state.managed) : out.plan.managed;
 	next.nodes = std::move(nodes);
 	next.has_nodes = true;
+	next.generation = state.generation;
+	next.journal_bytes = state.journal_bytes;
+	next.journal_torn = state.journal_torn;
 	if (!same) {
-		if (auto st = save_sync_state(ifname, next); !st)
+		// A full listing writes a snapshot; a round of changes one line of the journal.
+		auto st = (out.full || !known) ? save_sync_state(ifname, next)
+		                               : record_sync_round(ifname, next, round);
+		if (!st)
 			return fail(st.error());
 	}
-	if (memo)
+	if (memo) {
+		if (quick)
+			++memo->incremental_rounds;
+		else if (memo->device && !opt.prune && out.plan.conflicts.empty() &&
+		         out.plan.skipped.empty())
+			index = build_index(next.nodes, *memo->device, next.managed);
+		memo->index = std::move(index);
 		memo->state = std::move(next);
+	}
 	return out;
 }
 

@@ -26,16 +26,39 @@ namespace wgn::ops {
 
 using KeySet = std::unordered_set<Key, KeyHash>;
 
-// $WGN_STATE_DIR/IFACE.sync.json: the keys sync manages and the last revision applied.
+// $WGN_STATE_DIR/IFACE.sync.json: the keys sync manages and the last revision applied,
+// as a snapshot, and IFACE.sync.journal: the rounds since that snapshot, one line each,
+// appended with fdatasync, so that a round with one change writes one line and not
+// 10,000 nodes. The journal's first line names the snapshot's generation (a random id
+// each snapshot gets); a journal of another generation is stale and ignored, and a last
+// line cut short (a writer killed mid-write, power lost) is ignored too: the state is
+// then the one before that round, from which the feed resumes.
 struct SyncState {
 	std::string control_plane_url;
 	int64_t revision = 0;
 	KeySet managed;              // the peers sync put on the device
 	std::vector<FeedNode> nodes; // every live node at revision, in revision order
 	bool has_nodes = false;      // false: a state without nodes (full listing next)
+	std::string generation;      // the snapshot's; empty: never written
+	size_t journal_bytes = 0;    // the journal of this generation (0: none yet)
+	bool journal_torn = false;   // its last line was cut short: a snapshot next
 };
 Result<std::optional<SyncState>> load_sync_state(const std::string &ifname);
-Status save_sync_state(const std::string &ifname, const SyncState &s);
+// The whole state as a snapshot with a new generation (the journal goes with it).
+// Deleted entries of s.nodes (sync --watch's tombstones) are left out.
+Status save_sync_state(const std::string &ifname, SyncState &s);
+
+// One round's difference: the feed's entries in feed order (deleted ones included) and
+// the managed keys that came and went; s is the state after the round.
+struct SyncRound {
+	const std::vector<FeedNode> *changes = nullptr;
+	std::vector<Key> managed_added, managed_removed;
+};
+// Appends the round to the journal (one write and fdatasync), or writes a snapshot when
+// there is no journal to append to (none of this generation yet is created atomically
+// with its first line), it is torn, or it has grown past the snapshot's size
+// (compaction; at least 64 KiB). Errors: cant_create (73).
+Status record_sync_round(const std::string &ifname, SyncState &s, const SyncRound &round);
 
 // Folds changes (feed order, deletions included) into nodes (revision order): a node
 // seen again moves to the end with its new key and addresses, a deleted one goes.
@@ -78,8 +101,15 @@ std::vector<std::string> describe_sync(const std::string &ifname, const SyncPlan
 // no change (a long poll that timed out: the time to notice hand-made changes), after
 // a failed set, when the interface's index changed (recreated by `down`/`up` or a new
 // daemon), and once the copy is older than device_max_age seconds.
+struct SyncIndex; // sync.cpp: the state's and the device's lookups, for an incremental plan
 struct SyncMemo {
 	std::optional<SyncState> state;
+	// Kept with state and device after a round whose plan left nothing out (no conflict,
+	// nothing skipped, no --prune): the next round with changes plans over the changed
+	// entries only. A change it cannot vouch for (an address or a key taken already, the
+	// hub's own key, a hand-made peer with a node's key) takes the full plan instead.
+	std::shared_ptr<SyncIndex> index;
+	int incremental_rounds = 0; // for tests: rounds planned through the index
 	std::optional<DeviceState> device;
 	unsigned ifindex = 0;
 	double device_read_at = 0; // monotonic seconds

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <fstream>
 #include <functional>
 #include <sys/stat.h>
 
@@ -646,4 +647,310 @@ TEST_CASE("sync --watch: READY once, long polls after the first round, backoff w
 		said_kept |= n.find("STATUS=peers kept as they are") != std::string::npos;
 	CHECK(said_kept);
 	CHECK(fx.notes.back() == "STOPPING=1");
+}
+
+namespace {
+
+// A key whose last byte is i (distinct from kNodeA, kNodeB, kHand for i > 3).
+std::string nkey(int i)
+{
+	Key k{};
+	k[31] = static_cast<uint8_t>(i);
+	return base64_encode(k);
+}
+
+// The device as a comparable value: sorted peers, each with sorted routes.
+std::vector<std::pair<std::string, std::vector<std::string>>> device_view(const DeviceState &d)
+{
+	std::vector<std::pair<std::string, std::vector<std::string>>> v;
+	for (auto &p : d.peers) {
+		std::vector<std::string> ips;
+		for (auto &a : p.allowed_ips)
+			ips.push_back(a.str());
+		std::sort(ips.begin(), ips.end());
+		v.emplace_back(base64_encode(p.public_key), ips);
+	}
+	std::sort(v.begin(), v.end());
+	return v;
+}
+
+std::string state_view(const ops::SyncState &s)
+{
+	std::string out = std::to_string(s.revision) + "|";
+	std::vector<std::string> m;
+	for (auto &k : s.managed)
+		m.push_back(base64_encode(k));
+	std::sort(m.begin(), m.end());
+	for (auto &k : m)
+		out += k + ",";
+	out += "|";
+	for (auto &n : s.nodes) {
+		out += n.node_id + "=" + base64_encode(n.public_key);
+		for (auto &r : n.host_routes)
+			out += " " + r.str();
+		out += ";";
+	}
+	return out;
+}
+
+struct RoundView {
+	std::vector<std::pair<std::string, std::vector<std::string>>> device;
+	std::string state;
+	std::string status;
+	size_t nodes = 0;
+	int unchanged = 0;
+	int exit_conflicts = 0;
+};
+
+// Rounds of sync --watch over one scripted feed; with incremental = false the index is
+// dropped before each round, so that every round takes the full plan.
+std::vector<RoundView> run_rounds(const std::vector<std::string> &pages, bool incremental,
+                                  int &incremental_rounds)
+{
+	HubScratch s;
+	auto cfg = s.hub_config();
+	FakeWg wg;
+	wg.dev.peers.push_back(peer(kHand, {"10.0.0.128/25"})); // hand-made
+	FakeTransport t;
+	FakeClock clock;
+	ops::SyncMemo memo;
+	ops::SyncOptions opt;
+	opt.transport = &t;
+	opt.wg = &wg;
+	opt.io = clock.io(&t);
+	opt.memo = &memo;
+	std::vector<RoundView> out;
+	for (auto &page : pages) {
+		if (!incremental)
+			memo.index.reset();
+		t.script.push_back(response(200, page));
+		auto o = ops::sync(cfg, opt);
+		REQUIRE(!o.error);
+		auto st = ops::load_sync_state("wgh");
+		REQUIRE(st);
+		REQUIRE(*st);
+		// What --watch keeps is what a restart reads back.
+		CHECK(state_view(**st) == state_view([&] {
+			      ops::SyncState m = *memo.state;
+			      std::erase_if(m.nodes, [](auto &n) { return n.deleted; });
+			      return m;
+		      }()));
+		CHECK(device_view(*memo.device) == device_view(wg.dev));
+		out.push_back({device_view(wg.dev), state_view(**st), ops::sync_status_line(o),
+		               o.nodes, o.plan.unchanged,
+		               static_cast<int>(o.plan.conflicts.size())});
+	}
+	incremental_rounds = memo.incremental_rounds;
+	return out;
+}
+
+} // namespace
+
+TEST_CASE("sync --watch: rounds planned from the index give what the full plan gives, "
+          "conflicts, key changes and deletions included",
+          "[sync][ops]")
+{
+	auto k = [](int i) { return nkey(i); };
+	auto n = [&](const std::string &id, int key, json addr, bool del = false) {
+		return jnode(id, k(key).c_str(), std::move(addr), del);
+	};
+	std::vector<std::string> pages = {
+	        feed_body(2, {n("n1", 11, {"10.0.0.1/24"}), n("n2", 12, {"10.0.0.2/24"})}),
+	        feed_body(3, {n("n3", 13, {"10.0.0.3/24", "fd00::3/64"})}),
+	        feed_body(4, {n("n1", 14, {"10.0.0.1/24"})}),       // a new key
+	        feed_body(5, {n("n2", 12, {"10.0.0.9/24"})}),       // a new address
+	        feed_body(6, {n("n5", 15, {"10.0.0.3/24"})}),       // n3's address: left out
+	        feed_body(7, {n("n3", 13, {"10.0.0.3/24"}, true)}), // n5 gets it now
+	        feed_body(8, {n("n6", 16, {"10.0.0.200/24"})}),     // the hand-made peer's
+	        feed_body(9, {n("n6", 16, {"10.0.0.200/24"}, true), n("n7", 11, {"10.0.0.7/24"})}),
+	        feed_body(10, {n("n7", 11, {"10.0.0.8/24"}), n("n7", 11, {"10.0.0.10/24"})}),
+	        feed_body(11, {n("n8", 15, {"10.0.0.11/24"})}), // n5's key: left out
+	        feed_body(12, {n("n8", 18, {"10.0.0.11/24"})}),
+	        feed_body(13, {n("n1", 12, {"10.0.0.1/24"}), n("n2", 14, {"10.0.0.9/24"})}), // swap
+	        feed_body(14, {n("n9", 19, {"10.0.0.12/24"}), n("n1", 12, {}, true)}),
+	};
+	int quick = 0, full = 0;
+	auto a = run_rounds(pages, true, quick);
+	auto b = run_rounds(pages, false, full);
+	CHECK(full == 0);
+	CHECK(quick >= 6);
+	REQUIRE(a.size() == b.size());
+	for (size_t i = 0; i < a.size(); ++i) {
+		INFO("round " << i + 1);
+		CHECK(a[i].device == b[i].device);
+		CHECK(a[i].state == b[i].state);
+		CHECK(a[i].status == b[i].status);
+		CHECK(a[i].nodes == b[i].nodes);
+		CHECK(a[i].unchanged == b[i].unchanged);
+		CHECK(a[i].exit_conflicts == b[i].exit_conflicts);
+	}
+	// The hand-made peer stayed through all of it, and the left-out rounds said so.
+	CHECK(std::any_of(a.back().device.begin(), a.back().device.end(),
+	                  [](auto &p) { return p.first == kHand; }));
+	CHECK(a[4].exit_conflicts == 1);
+	CHECK(a[6].exit_conflicts == 1);
+	CHECK(a[9].exit_conflicts == 1);
+}
+
+TEST_CASE("the sync state: a round of changes is one journal line, the snapshot stays; a "
+          "torn last line and a stale journal are ignored, a bad line in the middle refused",
+          "[sync][ops]")
+{
+	HubScratch s;
+	auto cfg = s.hub_config();
+	FakeWg wg;
+	FakeTransport t;
+	FakeClock clock;
+	ops::SyncMemo memo;
+	ops::SyncOptions opt;
+	opt.transport = &t;
+	opt.wg = &wg;
+	opt.io = clock.io(&t);
+	opt.memo = &memo;
+	auto snap = s.dir / "state" / "wgh.sync.json";
+	auto journal = s.dir / "state" / "wgh.sync.journal";
+	auto ino = [&] {
+		struct stat sb {};
+		REQUIRE(stat(snap.c_str(), &sb) == 0);
+		return sb.st_ino;
+	};
+	auto lines = [&] {
+		std::ifstream f(journal);
+		std::vector<std::string> v;
+		for (std::string l; std::getline(f, l);)
+			v.push_back(l);
+		return v;
+	};
+
+	t.script.push_back(response(200, feed_body(3, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	auto first = ino();
+	CHECK(!std::filesystem::exists(journal));
+
+	t.script.push_back(response(200, feed_body(4, {jnode("b", kNodeB, {"10.0.0.8/24"})})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(memo.incremental_rounds == 1);
+	CHECK(ino() == first);
+	REQUIRE(lines().size() == 2);
+	CHECK((std::filesystem::status(journal).permissions() & std::filesystem::perms::all) ==
+	      std::filesystem::perms(0644));
+
+	t.script.push_back(
+	        response(200, feed_body(5, {jnode("b", kNodeB, {"10.0.0.8/24"}, true)})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(ino() == first);
+	REQUIRE(lines().size() == 3);
+	auto st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 5);
+	REQUIRE((*st)->nodes.size() == 1);
+	CHECK((*st)->nodes[0].node_id == "a");
+	CHECK((*st)->managed == ops::KeySet{key_of(kNodeA)});
+	CHECK(!(*st)->journal_torn);
+	auto generation = (*st)->generation;
+	CHECK(generation.size() == 16);
+
+	// A writer killed mid-line: that round is not applied, and the next writes a snapshot.
+	{
+		std::ofstream f(journal, std::ios::app);
+		f << "{\"revision\":6,\"changes\":[{\"node_id\":\"c\",\"publ";
+	}
+	st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 5);
+	CHECK((*st)->journal_torn);
+	// Also when the cut left a whole line that is not JSON.
+	{
+		std::ofstream f(journal, std::ios::app);
+		f << "\n";
+	}
+	st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 5);
+	CHECK((*st)->journal_torn);
+	ops::SyncOptions once = opt;
+	once.memo = nullptr;
+	t.script.push_back(response(200, feed_body(6, {jnode("c", kNodeB, {"10.0.0.9/24"})})));
+	REQUIRE(!ops::sync(cfg, once).result_error());
+	CHECK(ino() != first);
+	CHECK(!std::filesystem::exists(journal));
+	st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 6);
+	CHECK((*st)->nodes.size() == 2);
+	CHECK((*st)->generation != generation);
+	generation = (*st)->generation;
+
+	// A one-shot round of changes appends too, after a journal header of this generation.
+	t.script.push_back(response(200, feed_body(7, {jnode("d", kHand, {"10.0.0.10/24"})})));
+	REQUIRE(!ops::sync(cfg, once).result_error());
+	REQUIRE(lines().size() == 2);
+	CHECK(lines()[0] == "{\"generation\":\"" + generation + "\"}");
+	auto good = lines();
+
+	// A journal of another snapshot is stale: ignored.
+	{
+		std::ofstream f(journal, std::ios::trunc);
+		f << "{\"generation\":\"0123456789abcdef\"}\n" << good[1] << "\n";
+	}
+	st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 6);
+	CHECK((*st)->journal_bytes == 0);
+
+	// A bad line with rounds after it is not a torn write: refused (73), named.
+	{
+		std::ofstream f(journal, std::ios::trunc);
+		f << good[0] << "\n{\"revision\":7}\n" << good[1] << "\n";
+	}
+	st = ops::load_sync_state("wgh");
+	REQUIRE(!st);
+	CHECK(st.error().code == Errc::cant_create);
+	CHECK(st.error().message.find("wgh.sync.journal:2: ") != std::string::npos);
+}
+
+TEST_CASE("the sync journal is compacted into a snapshot once it is as large as one", "[sync][ops]")
+{
+	HubScratch s;
+	auto cfg = s.hub_config();
+	FakeWg wg;
+	FakeTransport t;
+	FakeClock clock;
+	ops::SyncMemo memo;
+	ops::SyncOptions opt;
+	opt.transport = &t;
+	opt.wg = &wg;
+	opt.io = clock.io(&t);
+	opt.memo = &memo;
+	auto journal = s.dir / "state" / "wgh.sync.journal";
+	t.script.push_back(response(200, feed_body(1, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	size_t largest = 0;
+	bool compacted = false;
+	for (int i = 0; i < 600; ++i) {
+		// The same node moving between two addresses: one line each round.
+		std::string addr = i % 2 ? "10.0.0.7/24" : "10.0.0.8/24";
+		t.script.push_back(
+		        response(200, feed_body(2 + i, {jnode("a", kNodeA, json::array({addr}))})));
+		REQUIRE(!ops::sync(cfg, opt).result_error());
+		size_t size =
+		        std::filesystem::exists(journal) ? std::filesystem::file_size(journal) : 0;
+		if (size < largest)
+			compacted = true;
+		largest = std::max(largest, size);
+	}
+	CHECK(compacted);
+	CHECK(largest <= (size_t{64} << 10));
+	auto st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 601);
+	REQUIRE((*st)->nodes.size() == 1);
+	CHECK((*st)->nodes[0].host_routes[0].str() == "10.0.0.7/32");
+	CHECK(wg.gets == 1);
 }
