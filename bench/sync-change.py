@@ -2,15 +2,17 @@
 """sync-change.py URL TOKEN_FILE UAPI_SOCKET COUNT [LOG]: the latency of one change
 through `wgn sync --watch` (bench/sync.sh). COUNT times: registers one new node with the
 shared token (POST /api/v1/nodes/register, a fresh random key, address fd00::3:N/64),
-takes the time when the control plane's answer (after its COMMIT) has arrived, then
-waits for the peer on the hub:
+takes the time when the request is sent and when the control plane's answer (after its
+COMMIT) has arrived, then waits for the peer on the hub:
 - without LOG, reads the hub's peers through its UAPI socket (get=1) in a loop until the
   new key is there: the resolution is one UAPI read, 0.3 s with 10,000 peers;
 - with LOG (sync --watch's stderr), watches the file every 0.5 ms for the round's line
   ("... (1 added, ..."), which sync prints after the set and the state file's fsync: an
   upper bound of when the peer was there; one UAPI read then checks that it is.
 Prints one line per change (ms) and a summary: median, max, and the median cost of one
-UAPI read. The token is read from the file."""
+UAPI read; then the same from the request sent, an upper bound of the time from the
+commit (the round may end before the answer reaches this client: the time from the
+answer is then near zero). The token is read from the file."""
 import base64
 import json
 import os
@@ -61,9 +63,10 @@ def main():
     log = sys.argv[5] if len(sys.argv) > 5 else None
     with open(token_file) as f:
         token = f.read().strip()
-    lat, reads = [], []
+    lat, reads, whole, answer = [], [], [], []
     for n in range(1, count + 1):
         mark = os.path.getsize(log) if log else 0
+        sent = time.monotonic()
         needle = register(url, token, n)
         t0 = time.monotonic()
         while log:
@@ -84,12 +87,19 @@ def main():
                 sys.exit(f"change {n}: the peer is not on the hub after 60 s")
             if log:
                 sys.exit(f"change {n}: the round's line came, but the peer is not on the hub")
-        lat.append((time.monotonic() - t0 - (reads[-1] if log else 0)) * 1e3)
-        print(f"change {n}: {lat[-1]:.1f} ms", file=sys.stderr)
+        done = time.monotonic() - (reads[-1] if log else 0)
+        lat.append((done - t0) * 1e3)
+        whole.append((done - sent) * 1e3)
+        answer.append((t0 - sent) * 1e3)
+        print(f"change {n}: {lat[-1]:.1f} ms after the answer, {whole[-1]:.1f} ms after the "
+              f"request was sent (the answer took {answer[-1]:.1f} ms)", file=sys.stderr)
         time.sleep(0.3)
     print(f"{count} changes: median {statistics.median(lat):.1f} ms, "
           f"min {min(lat):.1f} ms, max {max(lat):.1f} ms; "
           f"one UAPI read of the hub's peers: median {statistics.median(reads) * 1e3:.1f} ms")
+    print(f"from the request sent (an upper bound of the time from the commit): median "
+          f"{statistics.median(whole):.1f} ms, min {min(whole):.1f} ms, max {max(whole):.1f} ms; "
+          f"the registration's own answer: median {statistics.median(answer):.1f} ms")
 
 
 if __name__ == "__main__":

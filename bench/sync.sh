@@ -24,6 +24,11 @@
 # 4. bench/sync-longpoll.js holds HUBS (1000) long polls of the feed on the one app
 #    instance, then registers one node: the app's RSS before and with them, and the time
 #    from sending the registration to the first and the last long poll answered.
+# 5. The kernel side (KERNEL=0: not at all): tests/kernel/sync --bench N boots the
+#    distribution kernel under qemu (TCG) with a kernel WireGuard hub and its own control
+#    plane of N nodes on this machine, and runs in the VM the same comparison (wgn sync
+#    against wg syncconf from empty, KERNEL_RUNS (3) each, timed in the guest) and
+#    KERNEL_CHANGES (10) single changes through sync --watch (tests/kernel/sync-bench.sh).
 set -euo pipefail
 BENCH_NAME=sync.sh
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -170,5 +175,15 @@ if [ "${HUBS:-1000}" -gt 0 ]; then
 	echo "load before: $(load)" >&2
 	command node "$here/bench/sync-longpoll.js" "$CP_URL" "$HUB_DIR/hub.token" "$CP_TOKEN_FILE" "${HUBS:-1000}" \
 		"$head" "$(cat "$CP_DIR/app.pid")"
+	echo "load after: $(load)" >&2
+fi
+
+# 5. The same on kernel WireGuard, in the qemu VM.
+if [ "${KERNEL:-1}" = 1 ]; then
+	echo "kernel WireGuard (qemu, TCG): load before: $(load)" >&2
+	RUNS="${KERNEL_RUNS:-3}" CHANGES="${KERNEL_CHANGES:-10}" "$here/tests/kernel/sync" --bench "$N" "$WGN" \
+		>"$BATS_TEST_TMPDIR/kernel.log" 2>&1 ||
+		{ tail -n 40 "$BATS_TEST_TMPDIR/kernel.log" >&2; fail "the kernel side failed"; }
+	grep -E '^KTEST BENCH |^ktest: PASS' "$BATS_TEST_TMPDIR/kernel.log" | sed 's/^KTEST BENCH /kernel: /'
 	echo "load after: $(load)" >&2
 fi

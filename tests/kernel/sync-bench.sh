@@ -22,7 +22,7 @@ us() { echo "${EPOCHREALTIME/./}"; }
 stats() {
 	local label="$1" sorted n
 	shift
-	mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
+	mapfile -t sorted <<<"$(printf '%s\n' "$@" | sort -n)" # no /dev/fd in the VM
 	n=${#sorted[@]}
 	bench "$(printf '%-34s median %8.1f ms  min %8.1f ms  max %8.1f ms  (%d runs)' "$label" \
 		"$(echo "${sorted[$((n / 2))]}" | awk '{ print $1 / 1000 }')" \
