@@ -954,3 +954,49 @@ TEST_CASE("the sync journal is compacted into a snapshot once it is as large as 
 	CHECK((*st)->nodes[0].host_routes[0].str() == "10.0.0.7/32");
 	CHECK(wg.gets == 1);
 }
+
+TEST_CASE("plan: the routes of peers that stay are looked up by prefix length, not scanned",
+          "[sync][plan]")
+{
+	// A lost state leaves every peer unmanaged: 10,000 nodes against 10,000 routes was
+	// 10^8 prefix checks. Here: the same nodes adopted (their keys), and a conflict with
+	// a route of each length still found, the shortest first.
+	std::vector<FeedNode> nodes(5000);
+	std::vector<PeerState> dev(5000);
+	for (size_t i = 0; i < nodes.size(); ++i) {
+		auto &n = nodes[i];
+		n.node_id = "n" + std::to_string(i);
+		n.public_key[0] = static_cast<uint8_t>(i);
+		n.public_key[1] = static_cast<uint8_t>(i >> 8);
+		n.host_routes.push_back(*parse_prefix("10.64." + std::to_string((i >> 8) & 255) +
+		                                      "." + std::to_string(i & 255) + "/32"));
+		dev[i].public_key = n.public_key;
+		dev[i].allowed_ips = n.host_routes;
+	}
+	dev.push_back(peer(kHand, {"10.99.0.0/16", "10.98.7.0/24", "fd00:9::/64", "10.97.0.1/32"}));
+	nodes.push_back(node("a", kNodeA, {"10.99.3.4/32"}));
+	nodes.push_back(node("b", kNodeB, {"10.98.7.200/32"}));
+	nodes.push_back(node("c", kNodeA, {"fd00:9::1/128"}));
+	nodes.push_back(node("d", kNodeB, {"10.97.0.1/32"}));
+	nodes.push_back(node("e", kNodeA, {"10.98.8.1/32", "fd00:8::1/128"})); // outside all
+	auto plan = ops::plan_sync(nodes, key_of(kHub), dev, {}, false);
+	CHECK(plan.unchanged == 5000);
+	REQUIRE(plan.conflicts.size() == 4);
+	auto hand = base64_encode(key_of(kHand));
+	CHECK(plan.conflicts[0] ==
+	      "node a: address 10.99.3.4/32 is routed to peer " + hand + " already (10.99.0.0/16)");
+	CHECK(plan.conflicts[1] == "node b: address 10.98.7.200/32 is routed to peer " + hand +
+	                                   " already (10.98.7.0/24)");
+	CHECK(plan.conflicts[2] ==
+	      "node c: address fd00:9::1/128 is routed to peer " + hand + " already (fd00:9::/64)");
+	CHECK(plan.conflicts[3] ==
+	      "node d: address 10.97.0.1/32 is routed to peer " + hand + " already (10.97.0.1/32)");
+	REQUIRE(plan.changes.size() == 1);
+	CHECK(plan.changes[0].node_id == "e");
+	CHECK(plan.managed.size() == 5001);
+	// The hand-made peer's own key is not a conflict with itself.
+	nodes.push_back(node("h", kHand, {"10.99.0.5/32"}));
+	plan = ops::plan_sync(nodes, key_of(kHub), dev, {}, false);
+	CHECK(plan.conflicts.size() == 4);
+	CHECK(plan.managed.contains(key_of(kHand)));
+}
