@@ -7,7 +7,8 @@
 # 1. `wgn sync wg-hub` from empty, then the same peers as a config file (wg showconf).
 # 2. KTEST_SYNC_RUNS times, alternating: the hub emptied (`wg setconf` with only its key
 #    and port, and sync's state removed), `wgn sync wg-hub`; the hub emptied, `wg syncconf
-#    wg-hub FILE`; and `wg showconf wg-hub` (one netlink dump of the N peers: a floor).
+#    wg-hub FILE`; `wg showconf wg-hub` (one netlink dump of the N peers) and the feed's
+#    N/1000 pages by one curl (through the relay and the guestfwd): two floors.
 #    Wall time from bash's EPOCHREALTIME around each command; median, min, max.
 # 3. `wgn sync --watch wg-hub`; KTEST_SYNC_CHANGES times one node registered through the
 #    API (curl, the shared token): from the control plane's answer (after its COMMIT) to
@@ -48,8 +49,15 @@ bench "first wgn sync: $(((t1 - t0) / 1000)) ms; $(cat /tmp/first.out)"
 in_hub wg showconf wg-hub >/tmp/full.conf
 chmod 600 /tmp/full.conf
 
+# The floor of the listing: the feed's pages (1000 nodes each) by one curl, through the
+# same relay and guestfwd.
+echo "Authorization: Bearer $(cat "$HUB_CONF/hub.token")" >/tmp/hub.hdr
+pages="http://127.0.0.1:8080/api/v1/nodes?since=0&limit=1000"
+for ((k = 1000; k < N; k += 1000)); do
+	pages+=" http://127.0.0.1:8080/api/v1/nodes?since=$k&limit=1000"
+done
 bench "load before: $(load)"
-s=() c=() f=()
+s=() c=() f=() p=()
 for i in $(seq "$KTEST_SYNC_RUNS"); do
 	in_hub wg setconf wg-hub /tmp/empty.conf
 	rm -f /var/lib/wgn-hub/wg-hub.sync.json
@@ -57,11 +65,13 @@ for i in $(seq "$KTEST_SYNC_RUNS"); do
 	in_hub wg setconf wg-hub /tmp/empty.conf
 	t0=$(us); in_hub wg syncconf wg-hub /tmp/full.conf; t1=$(us); c+=($((t1 - t0)))
 	t0=$(us); in_hub wg showconf wg-hub >/dev/null; t1=$(us); f+=($((t1 - t0)))
+	t0=$(us); in_hub curl -fsS -H @/tmp/hub.hdr $pages >/dev/null; t1=$(us); p+=($((t1 - t0)))
 done
 bench "load after: $(load)"
 stats "wgn sync ($N nodes, from empty)" "${s[@]}"
 stats "wg syncconf ($N peers, from empty)" "${c[@]}"
 stats "floor: wg showconf ($N peers)" "${f[@]}"
+stats "floor: the feed's pages by curl" "${p[@]}"
 ms() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int(NR / 2) + 1] }'; }
 bench "ratio wgn sync / wg syncconf (medians): $(awk -v a="$(ms "${s[@]}")" -v b="$(ms "${c[@]}")" 'BEGIN { printf "%.2f", a / b }')"
 check "bench: the hub has $N peers after the runs" eval '[ "$(in_hub wg show wg-hub peers | wc -l)" = "$N" ]'
