@@ -21,7 +21,7 @@
 
 namespace wgn::ops {
 
-// The steps, in order; a test stops the process after one of them.
+// The steps, in order (RotateOutcome::reached, the JSON's step).
 enum class RotateStep {
 	none,
 	locked,      // the interface lock is held
@@ -90,8 +90,8 @@ public:
 	// The run state of a tunnel up with the old key, recorded for the new one (so that
 	// `up` finds it "already up with this configuration"). Failures are said, not fatal.
 	virtual void record_new_key(const Config &with_new_key) = 0;
-	// After each step (the system's stops the process there when
-	// $WGN_TEST_ROTATE_STOP names the step: the kill -9 tests).
+	// After each step: the order the unit tests check. The system's does nothing (the
+	// kill -9 tests find each step by its system calls, with strace).
 	virtual void checkpoint(RotateStep s) = 0;
 	virtual int signal() = 0;
 	virtual double now() = 0;               // monotonic seconds

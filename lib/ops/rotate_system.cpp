@@ -1,8 +1,6 @@
 // `rotate` on the real system: the RotateEffects of rotate.h.
 #include <cerrno>
 #include <chrono>
-#include <csignal>
-#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -129,13 +127,7 @@ public:
 		if (auto w = wgn::write_run_state(st); !w)
 			complain(dev + ": the key is rotated, but " + w.error().message);
 	}
-	void checkpoint(RotateStep s) override
-	{
-		// The kill -9 tests: stop here, for the test to kill the process.
-		const char *at = std::getenv("WGN_TEST_ROTATE_STOP");
-		if (at && std::strcmp(at, rotate_step_name(s)) == 0)
-			raise(SIGSTOP);
-	}
+	void checkpoint(RotateStep) override {}
 	int signal() override { return SignalWatch::signal(); }
 	double now() override
 	{

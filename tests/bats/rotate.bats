@@ -138,25 +138,87 @@ assert_works_on_key_file() {
 	assert_works_on_key_file
 }
 
-# stopped PID: the process is stopped (SIGSTOP).
-stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+# rotate_killed_at STEP: wgn -v rotate in the node namespace, SIGKILLed by strace at the
+# first system call after STEP (none of them is a wgn test hook: they are the calls
+# rotate makes anyway, the same on every run):
+#   locked       the 1st connect(2): the UAPI socket, to read the device after flock
+#   key_written  the 2nd write(2): "[#] write NAME.key.new", after its rename and fsync
+#                (the 1st is the key into the temp file)
+#   registered   the 3rd connect(2): the UAPI socket for the switch (the 2nd was the
+#                registration's), after the registration state was saved
+#   switched     the first socket(2) after the daemon's "errno=0" to the switch: every
+#                socket(2) is held 1 s (delay_enter), and the test kills wgn there
+#   verified     the 3rd rename(2): NAME.key.new over NAME.key (1st: the pending key's
+#                temp, 2nd: the registration state's)
+#   committed    the 4th rename(2): the run state for the new key, the key file replaced
+# Sets KILLED_RC (137: killed) and KILLED_OUT.
+rotate_killed_at() {
+	local step="$1" inject trace="$BATS_TEST_TMPDIR/rotate.$1.trace"
+	case "$step" in
+	locked) inject=connect:signal=SIGKILL:when=1 ;;
+	key_written) inject=write:signal=SIGKILL:when=2 ;;
+	registered) inject=connect:signal=SIGKILL:when=3 ;;
+	switched) inject=socket:delay_enter=1000000 ;;
+	verified) inject=rename:signal=SIGKILL:when=3 ;;
+	committed) inject=rename:signal=SIGKILL:when=4 ;;
+	*) fail "no such step: $step" ;;
+	esac
+	KILLED_OUT="$BATS_TEST_TMPDIR/rotate.$step.out"
+	KILLED_RC=0
+	rm -f "$trace"
+	ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
+		WGN_CONFIG_DIR="$NODE_CONF_DIR" \
+		strace -qq -yy -s 16 -o "$trace" -e trace=connect,write,rename,socket,sendto,recvfrom \
+		-e inject="$inject" "$WGN" -v rotate "$NODE_IF" >"$KILLED_OUT" 2>&1 </dev/null 3>&- &
+	local pid=$!
+	echo "$pid" >"$BATS_TEST_TMPDIR/strace.pid"
+	if [ "$step" = switched ]; then
+		# The switch is the UAPI "set=1" request; its answer is "errno=0".
+		wait_for 30 grep -q 'recvfrom(.*UNIX.*"errno=0\\n\\n"' "$trace" ||
+			fail "rotate did not switch: $(cat "$KILLED_OUT")"
+		kill -9 "$(ip netns pids "$NODE_NS" | while read -r p; do
+			[ "$(cat "/proc/$p/comm" 2>/dev/null)" = wgn ] && echo "$p"; done)"
+	fi
+	wait "$pid" || KILLED_RC=$?
+}
 
-@test "kill -9 at each step of rotate, then wgn up: a working tunnel on the key file's key" {
-	local step pid
+# The node's state after a kill at STEP: what that step did is done, the next is not.
+assert_killed_after() {
+	local step="$1" pending=""
+	[ "$KILLED_RC" = 137 ] || fail "rotate was not killed at $step ($KILLED_RC): $(cat "$KILLED_OUT")"
+	[ -e "$KEY_FILE.new" ] && pending="$(wg pubkey <"$KEY_FILE.new")"
+	local file_pub
+	file_pub="$(wg pubkey <"$KEY_FILE")"
+	case "$step" in
+	locked)
+		[ -z "$pending" ] && [ "$(cp_key)" = "$file_pub" ] && [ "$(iface_pub)" = "$file_pub" ] ;;
+	key_written)
+		[ -n "$pending" ] && [ "$(cp_key)" = "$file_pub" ] && [ "$(iface_pub)" = "$file_pub" ] ;;
+	registered)
+		[ -n "$pending" ] && [ "$(cp_key)" = "$pending" ] && [ "$(iface_pub)" = "$file_pub" ] ;;
+	switched | verified)
+		[ -n "$pending" ] && [ "$(cp_key)" = "$pending" ] && [ "$(iface_pub)" = "$pending" ] ;;
+	committed)
+		[ -z "$pending" ] && [ "$(cp_key)" = "$file_pub" ] && [ "$(iface_pub)" = "$file_pub" ] &&
+			[ "$file_pub" != "$KEY_BEFORE" ] ;;
+	esac || fail "after a kill at $step: key file $file_pub, pending ${pending:-none}, control plane $(cp_key), interface $(iface_pub)"
+	# No temp file of a key is left behind.
+	! compgen -G "$KEY_FILE.new.tmp-*" >/dev/null || fail "a temp of the pending key is left"
+}
+
+@test "kill -9 at each step of rotate (strace), then wgn up: a working tunnel on the key file's key" {
+	requires_cmd strace
+	local step
 	for step in locked key_written registered switched verified committed; do
-		(WGN_TEST_ROTATE_STOP=$step node_wgn_exec rotate "$NODE_IF" \
-			>"$BATS_TEST_TMPDIR/rotate.$step.out" 2>&1 3>&-) &
-		pid=$!
-		echo "$pid" >"$BATS_TEST_TMPDIR/rotate.pid"
-		wait_for 30 stopped "$pid" || fail "rotate did not reach $step: $(cat "$BATS_TEST_TMPDIR/rotate.$step.out")"
-		kill -9 "$pid"
-		wait "$pid" || true
+		KEY_BEFORE="$(wg pubkey <"$KEY_FILE")"
+		rotate_killed_at "$step"
+		assert_killed_after "$step"
 		run --separate-stderr node_wgn up "$NODE_IF"
 		[ "$status" = 0 ] || fail "up after a kill at $step: $status: $stderr"
 		echo "# $step: $(tail -1 <<<"$stderr")" >&3
 		assert_works_on_key_file
 	done
-	# Each kill from key_written on left a key that up took: four new keys.
+	# Each kill from key_written on left a key that up took: five new keys.
 	[ "$(wg pubkey <"$KEY_FILE")" != "$OLD_PUB" ]
 }
 
