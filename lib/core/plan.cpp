@@ -381,4 +381,37 @@ std::string format_plan(const std::vector<Operation> &ops)
 	return out;
 }
 
+static bool is_hub_key(const Config &cfg, const Key &k)
+{
+	if (cfg.hubs.size() > 1)
+		return std::any_of(cfg.hubs.begin(), cfg.hubs.end(),
+		                   [&](const HubConfig &h) { return h.public_key == k; });
+	return cfg.hub.public_key == k;
+}
+
+// The hubs' peers removed and added again as they are: a new peer may send its
+// handshake at once, where an old one waits out REKEY_TIMEOUT (5 s) after its last
+// initiation. In one request, so nothing is routed differently meanwhile.
+DeviceConfig recreate_hub_peers(const Config &cfg, const DeviceState &dev)
+{
+	DeviceConfig dc;
+	for (auto &p : dev.peers) {
+		if (!is_hub_key(cfg, p.public_key))
+			continue;
+		PeerConfig gone;
+		gone.public_key = p.public_key;
+		gone.remove = true;
+		dc.peers.push_back(gone);
+		PeerConfig back;
+		back.public_key = p.public_key;
+		back.preshared_key = p.preshared_key;
+		back.endpoint = p.endpoint;
+		back.persistent_keepalive = p.persistent_keepalive;
+		back.replace_allowed_ips = true;
+		back.allowed_ips = p.allowed_ips;
+		dc.peers.push_back(back);
+	}
+	return dc;
+}
+
 } // namespace wgn

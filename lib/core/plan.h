@@ -92,4 +92,9 @@ std::string describe_switch(const std::string &ifname, const DeviceConfig &d);
 // The hub's endpoint as the config has it, and its index: "hub[1] 192.0.2.2:51820".
 std::string hub_label(const Config &cfg, size_t hub);
 
+// The hubs' peers of dev removed and added again as they are, in one request (the
+// private key is the caller's to add): a new peer may send its handshake at once, where
+// an old one waits out REKEY_TIMEOUT (5 s) after its last initiation. For a key switch.
+DeviceConfig recreate_hub_peers(const Config &cfg, const DeviceState &dev);
+
 } // namespace wgn

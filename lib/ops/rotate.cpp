@@ -47,39 +47,6 @@ Config with_key(const Config &cfg, const SecretKey &key)
 	return c;
 }
 
-bool is_hub_key(const Config &cfg, const Key &k)
-{
-	if (cfg.hubs.size() > 1)
-		return std::any_of(cfg.hubs.begin(), cfg.hubs.end(),
-		                   [&](const HubConfig &h) { return h.public_key == k; });
-	return cfg.hub.public_key == k;
-}
-
-// The hubs' peers removed and added again as they are: a new peer may send its
-// handshake at once, where an old one waits out REKEY_TIMEOUT (5 s) after its last
-// initiation. In one request, so nothing is routed differently meanwhile.
-DeviceConfig recreate_hub_peers(const Config &cfg, const DeviceState &dev)
-{
-	DeviceConfig dc;
-	for (auto &p : dev.peers) {
-		if (!is_hub_key(cfg, p.public_key))
-			continue;
-		PeerConfig gone;
-		gone.public_key = p.public_key;
-		gone.remove = true;
-		dc.peers.push_back(gone);
-		PeerConfig back;
-		back.public_key = p.public_key;
-		back.preshared_key = p.preshared_key;
-		back.endpoint = p.endpoint;
-		back.persistent_keepalive = p.persistent_keepalive;
-		back.replace_allowed_ips = true;
-		back.allowed_ips = p.allowed_ips;
-		dc.peers.push_back(back);
-	}
-	return dc;
-}
-
 // Verification through the active hub, with connect.h's loop: each retry re-creates
 // the hubs' peers first, so that it starts a handshake at once.
 class RotateConnectEnv final : public ConnectEnv {
@@ -318,10 +285,11 @@ RotateOutcome rotate(Config &cfg, RotateEffects &fx)
 	return out;
 }
 
-std::optional<Config> settle_pending_key(const Config &cfg, RotateEffects &fx, std::string *note)
+PendingKey settle_pending_key(const Config &cfg, RotateEffects &fx, std::string *note)
 {
+	PendingKey found;
 	if (!cfg.interface.private_key_file || !cfg.control_plane || cfg.is_hub_config)
-		return std::nullopt;
+		return found;
 	const auto path = pending_key_path(cfg);
 	const std::string &dev = cfg.interface.name;
 	auto pending = fx.read_pending_key(path);
@@ -329,15 +297,15 @@ std::optional<Config> settle_pending_key(const Config &cfg, RotateEffects &fx, s
 		*note = dev + ": " + pending.error().message +
 		        "; a rotation was interrupted, "
 		        "going on with the key file";
-		return std::nullopt;
+		return found;
 	}
 	if (!*pending)
-		return std::nullopt;
+		return found;
 	Config next = with_key(cfg, **pending);
 	pending->reset();
 	if (next.interface.public_key == cfg.interface.public_key) {
 		(void)fx.remove_pending_key(path);
-		return std::nullopt;
+		return found;
 	}
 	auto reg = fx.register_key(next, cfg.interface.public_key);
 	if (!reg) {
@@ -353,19 +321,30 @@ std::optional<Config> settle_pending_key(const Config &cfg, RotateEffects &fx, s
 			        ": a rotation was interrupted and the control plane did not "
 			        "answer (" +
 			        reg.error().message + "); " + path.string() +
-			        " kept, going on with the key file";
+			        " kept: the key file's key first, then its key if the hub does "
+			        "not answer";
+			found.unanswered = std::move(next);
 		}
-		return std::nullopt;
+		return found;
 	}
 	if (auto st = fx.commit_key(path, *cfg.interface.private_key_file); !st) {
 		*note = dev + ": the control plane has the key of an interrupted rotation, but " +
 		        st.error().message + "; going on with it";
-		return next;
+		found.taken = std::move(next);
+		return found;
 	}
 	*note = dev + ": finished an interrupted rotation: the control plane has the new key " +
 	        base64_encode(next.interface.public_key) + ", now in " +
 	        cfg.interface.private_key_file->string();
-	return next;
+	found.taken = std::move(next);
+	return found;
+}
+
+Status adopt_pending_key(const Config &cfg, RotateEffects &fx)
+{
+	if (!cfg.interface.private_key_file)
+		return make_error(Errc::software, cfg.path.string() + ": no private_key_file");
+	return fx.commit_key(pending_key_path(cfg), *cfg.interface.private_key_file);
 }
 
 } // namespace wgn::ops

@@ -127,12 +127,28 @@ std::filesystem::path pending_key_path(const Config &cfg);
 RotateOutcome rotate(Config &cfg, RotateEffects &fx);
 RotateOutcome rotate(Config &cfg);
 
+// What settle_pending_key found.
+struct PendingKey {
+	// The control plane took the pending key (also when it had it already), and the
+	// pending file replaced the key file: the config to bring up, with the new key.
+	std::optional<Config> taken;
+	// The control plane did not answer: the config with the pending key. A rotation
+	// killed after its registration has hubs that answer only this key, so `up` tries
+	// it when the hub does not answer the key file's, and adopt_pending_key()s it once
+	// a hub answered it.
+	std::optional<Config> unanswered;
+};
+
 // What `up` does first under its lock when it finds a pending key (a rotation that was
 // killed): asks the control plane to take the new key with previous_public_key = the
-// old one. Taken (also when it had it already): the pending file replaces the key file,
-// and the config to bring up is returned with the new key. Refused (409, 4xx): the
-// pending file is removed, nothing returned. No answer: the file stays, nothing
-// returned (up goes on with the key file). *note says what was done, for progress.
-std::optional<Config> settle_pending_key(const Config &cfg, RotateEffects &fx, std::string *note);
+// old one. Taken: the pending file replaces the key file (taken). Refused (409, 4xx):
+// the pending file is removed, nothing returned. No answer: the file stays (unanswered).
+// *note says what was done, for progress.
+PendingKey settle_pending_key(const Config &cfg, RotateEffects &fx, std::string *note);
+
+// The pending key answered by a hub while the control plane did not: the rotation is
+// finished without it (the hub learnt the key from the control plane, which has it).
+// The pending file renamed over the key file, then an fsync of the directory.
+Status adopt_pending_key(const Config &cfg, RotateEffects &fx);
 
 } // namespace wgn::ops

@@ -48,7 +48,9 @@ void register_after_up(const Config &cfg, const UpOptions &opt, UpEffects &fx, U
 	// A hub's [control_plane] is sync's: the administrator adds the hub itself.
 	if (!opt.register_node || !cfg.control_plane || cfg.is_hub_config)
 		return;
-	if (out.change == UpChange::unchanged && fx.registration_is_current(cfg))
+	// An adopted pending key is the control plane's already (the hub learnt it there).
+	if ((out.change == UpChange::unchanged || out.pending_key_adopted) &&
+	    fx.registration_is_current(cfg))
 		return;
 	auto r = fx.register_node(cfg);
 	if (!r) {
@@ -96,9 +98,12 @@ UpOutcome up(const Config &given, const UpOptions &opt, UpEffects &fx)
 		UpEffects &fx;
 		~Unlock() { fx.unlock(); }
 	} unlock{fx};
-	// A rotation that was killed: the key the control plane has now.
-	const std::optional<Config> rotated = fx.finish_rotation(given);
-	const Config &cfg = rotated ? *rotated : given;
+	// A rotation that was killed: the key the control plane has now, or (no answer) a
+	// pending key to try when the hub does not answer the key file's.
+	const PendingKey pending = fx.finish_rotation(given);
+	const Config *active_cfg = pending.taken ? &*pending.taken : &given;
+	const Config &cfg = *active_cfg;
+	const std::optional<Config> &untried = pending.unanswered;
 
 	auto obs = fx.observe(dev);
 	if (!obs)
@@ -118,14 +123,17 @@ UpOutcome up(const Config &given, const UpOptions &opt, UpEffects &fx)
 
 	auto ops = plan_up(cfg, *obs, *ctx);
 	const bool noop = plan_is_noop(ops);
-	if (noop && recorded(prev, cfg)) {
+	if (noop && recorded(prev, cfg) && !untried) {
 		progress(dev + " is already up with this configuration");
 		out.tunnel_up = true;
 		out.connected_at = prev->connected_at;
 		register_after_up(cfg, opt, fx, out);
 		return out;
 	}
-	if (noop)
+	if (noop && untried && recorded(prev, cfg))
+		progress(dev + " is up with this configuration, but a rotation's key is pending; "
+		               "verifying");
+	else if (noop)
 		progress(dev + " is up with this configuration, but no finished `up` recorded it; "
 		               "verifying");
 	else
@@ -181,8 +189,51 @@ UpOutcome up(const Config &given, const UpOptions &opt, UpEffects &fx)
 			if (p.public_key == cfg.hub.public_key)
 				current = p.endpoint;
 	auto env = fx.connect_env(cfg, ex, wg, current, after);
-	auto policy = connect_policy(cfg, deadline);
-	auto connected = connect_with_retries(*env, policy, dev, &out.attempts);
+	// With a pending key to try, the key file's key has the first half of the time.
+	const double first_deadline = untried ? deadline - given.connect.timeout / 2 : deadline;
+	auto first = connect_policy(cfg, first_deadline);
+	if (untried)
+		first.timeout /= 2;
+	auto connected = connect_with_retries(*env, first, dev, &out.attempts);
+	if (!connected && untried && !fx.signal() &&
+	    (connected.error().code == Errc::unavailable ||
+	     connected.error().code == Errc::temp_fail)) {
+		const std::string pub = base64_encode(untried->interface.public_key);
+		progress(dev + ": the hub did not answer the key file's key (" +
+		         connected.error().message + "); trying the pending key " + pub +
+		         " of the interrupted rotation");
+		auto device = wg.get_device(dev);
+		Operation op{OpKind::set_device, std::nullopt, 0, {}, ""};
+		if (device)
+			op.device = recreate_hub_peers(given, *device);
+		op.device.private_key = untried->interface.private_key;
+		op.text = "wg set " + dev + " private-key (the " + pub + " key)" +
+		          (op.device.peers.empty() ? "" : ", the hubs' peers re-created");
+		if (auto st = ex.apply(op); !st)
+			return rollback_and_fail(st.error());
+		int more = 0;
+		auto env2 = fx.connect_env(*untried, ex, wg, current, fx.wall_now());
+		auto second =
+		        connect_with_retries(*env2, connect_policy(*untried, deadline), dev, &more);
+		// Answered, the attempts are the pending key's (the "attempt N/M" that counted).
+		out.attempts = second ? more : out.attempts + more;
+		if (second) {
+			active_cfg = &*untried;
+			env = std::move(env2);
+			connected = std::move(second);
+			out.pending_key_adopted = true;
+		} else if (fx.signal() || (second.error().code != Errc::unavailable &&
+		                           second.error().code != Errc::temp_fail)) {
+			connected = std::move(second);
+		} else {
+			// The second verification ends the run: its code (69, or 75 on time).
+			Error e = connected.error();
+			e.code = second.error().code;
+			e.message += "; nor the pending key " + pub + " (" +
+			             second.error().message + ")";
+			connected = e;
+		}
+	}
 	if (!connected) {
 		Error e = connected.error();
 		if (out.change == UpChange::reconciled && !fx.signal())
@@ -203,11 +254,13 @@ UpOutcome up(const Config &given, const UpOptions &opt, UpEffects &fx)
 			e.message += "; the interface is left as it was found";
 		return rollback_and_fail(e);
 	}
+	// The config that the hub answered: the key file's, or the adopted pending key's.
+	const Config &done = *active_cfg;
 	out.rtt = connected->rtt;
 	out.verified = true;
 	out.hub = env->active_hub();
-	if (out.hub && *out.hub < cfg.hubs.size()) {
-		auto &h = cfg.hubs[*out.hub];
+	if (out.hub && *out.hub < done.hubs.size()) {
+		auto &h = done.hubs[*out.hub];
 		if (*out.hub != ctx->active_hub || out.endpoint.empty())
 			if (auto ep = resolve_endpoint(h.endpoint))
 				out.endpoint = ep->str();
@@ -227,28 +280,41 @@ UpOutcome up(const Config &given, const UpOptions &opt, UpEffects &fx)
 	if (ctx->userspace)
 		rs.daemon_program = ctx->userspace_program;
 	rs.attempts = out.attempts;
-	rs.config_path = cfg.path.string();
-	rs.config_fingerprint = config_fingerprint(cfg);
+	rs.config_path = done.path.string();
+	rs.config_fingerprint = config_fingerprint(done);
 	rs.endpoint = out.endpoint;
 	if (out.hub)
-		rs.active_hub = base64_encode(cfg.hubs[*out.hub].public_key);
+		rs.active_hub = base64_encode(done.hubs[*out.hub].public_key);
 	if (auto st = fx.write_run_state(rs); !st)
 		return rollback_and_fail(st.error());
 	ex.commit();
 	out.tunnel_up = true;
 	out.connected_at = rs.connected_at;
+	if (out.pending_key_adopted) {
+		const auto key_file = given.interface.private_key_file->string();
+		if (auto st = fx.adopt_pending_key(given); st)
+			progress(dev +
+			         ": finished the interrupted rotation without the control plane: "
+			         "the hub answered its key " +
+			         base64_encode(done.interface.public_key) + ", now in " + key_file);
+		else
+			progress(dev +
+			         ": the hub answered the pending key, which the tunnel keeps, "
+			         "but " +
+			         st.error().message + "; the next `up` settles it");
+	}
 
-	const HubConfig &active = out.hub ? cfg.hubs[*out.hub] : cfg.hub;
+	const HubConfig &active = out.hub ? done.hubs[*out.hub] : done.hub;
 	std::string how = active.tunnel_address
 	                          ? "hub " + active.tunnel_address->str() + " answered in " +
 	                                    ms(connected->rtt) + " ms"
 	                          : "handshake with the hub done";
 	if (out.hub)
-		how = hub_label(cfg, *out.hub) + " is active, " + how;
+		how = hub_label(done, *out.hub) + " is active, " + how;
 	progress(dev + " is up (" + up_change_name(out.change) + ", " + out.backend + "); " + how +
 	         ", attempt " + std::to_string(out.attempts) + "/" +
 	         std::to_string(out.max_attempts));
-	register_after_up(cfg, opt, fx, out);
+	register_after_up(done, opt, fx, out);
 	return out;
 }
 

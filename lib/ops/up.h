@@ -28,6 +28,7 @@
 #include "plan.h"
 #include "registry.h"
 #include "regstate.h"
+#include "rotate.h"
 #include "runstate.h"
 
 namespace wgn::ops {
@@ -56,7 +57,7 @@ struct UpOutcome {
 	std::string endpoint; // the hub endpoint as resolved, "" when it did not resolve
 	// Several hubs: the index in cfg.hubs of the active hub (the best that answered).
 	std::optional<size_t> hub;
-	int attempts = 0;          // verification attempts made
+	int attempts = 0;          // verification attempts made (of the key that answered)
 	int max_attempts = 0;      // connect.max_retries + 1
 	std::optional<double> rtt; // seconds, of the answer that counted
 	int64_t connected_at = 0;  // epoch seconds (run state), 0 when not up
@@ -67,6 +68,9 @@ struct UpOutcome {
 	bool removed_unfinished = false;
 	// SIGINT/SIGTERM that ended the run (0: none).
 	int signal = 0;
+	// A killed rotation's pending key, unsettled (no control plane), was the one the hub
+	// answered: the tunnel runs on it, and it replaced the key file (up(), 3.).
+	bool pending_key_adopted = false;
 
 	// Registration, after a verified tunnel.
 	std::optional<std::string> node_id; // known or just given
@@ -113,8 +117,14 @@ public:
 	virtual bool registration_is_current(const Config &cfg) = 0;
 	virtual Result<RegistrationOutcome> register_node(const Config &cfg) = 0;
 	// A rotation killed half-way (a pending key file, rotate.h): settle_pending_key
-	// under the lock. The config to bring up when the control plane took the new key.
-	virtual std::optional<Config> finish_rotation(const Config &) { return std::nullopt; }
+	// under the lock.
+	virtual PendingKey finish_rotation(const Config &) { return {}; }
+	// The pending key that the control plane did not settle was answered by a hub:
+	// rotate.h's adopt_pending_key (the pending file renamed over the key file).
+	virtual Status adopt_pending_key(const Config &cfg)
+	{
+		return make_error(Errc::software, cfg.interface.name + ": no pending key here");
+	}
 	virtual int signal() = 0;       // the SIGINT/SIGTERM that came, 0 for none
 	virtual double now() = 0;       // monotonic seconds
 	virtual int64_t wall_now() = 0; // seconds since the epoch
@@ -124,11 +134,13 @@ std::unique_ptr<UpEffects> system_up_effects();
 
 // The flow, in order:
 //  1. CAP_NET_ADMIN (else no_perm), the interface lock, an interrupted rotation settled
-//     (finish_rotation: the new key when the control plane took it), a look at the link (a link of
-//     another kind: os), backend/endpoint/MTU (make_plan_context), the run state.
+//     (finish_rotation: the new key when the control plane took it; a pending key it
+//     did not answer for is kept aside for 5.), a look at the link (a link of another
+//     kind: os), backend/endpoint/MTU (make_plan_context), the run state.
 //  2. The plan (plan.h). Nothing to change and a run state of this configuration
 //     (a finished `up`): a no-op, change unchanged, not verified; registers when the
-//     current content is not registered yet.
+//     current content is not registered yet. Not with a pending key kept aside: the
+//     hubs may answer only that key, so the tunnel is verified.
 //     Nothing to change but no run state, or one of another configuration (an `up`
 //     that was killed before it finished): verified as below, change unchanged; when
 //     verification fails, a tunnel without any run state is removed (it is the
@@ -140,6 +152,13 @@ std::unique_ptr<UpEffects> system_up_effects();
 //  4. Verified: the run state is written (its failure rolls back too), progress says
 //     "NAME is up (...)", then registration (unless opt.register_node is false or the
 //     config has no [control_plane]); its failure leaves the tunnel up.
+//  5. A pending key kept aside: the key file's key is verified within the first half of
+//     connect.timeout. When the hub does not answer it (not for a signal or another
+//     error), the interface gets the pending key with the hubs' peers re-created, in
+//     one request through the executor (a rollback puts the old key back), verified
+//     within the rest. Answered: adopt_pending_key (a failure is said, the tunnel stays
+//     on the key that works), pending_key_adopted, the run state of the new key's
+//     config, and registration only when the stored one is not of this content.
 UpOutcome up(const Config &cfg, const UpOptions &opt, UpEffects &fx);
 // The same on the system.
 UpOutcome up(const Config &cfg, const UpOptions &opt = {});

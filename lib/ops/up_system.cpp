@@ -207,21 +207,32 @@ public:
 	{
 		return wgn::register_node(cfg);
 	}
-	std::optional<Config> finish_rotation(const Config &cfg) override
+	PendingKey finish_rotation(const Config &cfg) override
 	{
-		auto rfx = system_rotate_effects();
 		std::string note;
-		auto c = settle_pending_key(cfg, *rfx, &note);
+		auto found = settle_pending_key(cfg, rotate_effects(), &note);
 		if (!note.empty())
 			progress(note);
-		return c;
+		return found;
+	}
+	Status adopt_pending_key(const Config &cfg) override
+	{
+		return ops::adopt_pending_key(cfg, rotate_effects());
 	}
 	int signal() override { return SignalWatch::signal(); }
 	double now() override { return mono(); }
 	int64_t wall_now() override { return static_cast<int64_t>(std::time(nullptr)); }
 
 private:
+	RotateEffects &rotate_effects()
+	{
+		if (!rotate_)
+			rotate_ = system_rotate_effects();
+		return *rotate_;
+	}
+
 	std::optional<InterfaceLock> lock_;
+	std::unique_ptr<RotateEffects> rotate_;
 	std::optional<Rtnl> rtnl_;
 	std::optional<RtnlLinkControl> link_;
 	SystemDaemonControl daemon_;

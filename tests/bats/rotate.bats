@@ -222,6 +222,39 @@ assert_killed_after() {
 	[ "$(wg pubkey <"$KEY_FILE")" != "$OLD_PUB" ]
 }
 
+# The control plane took the new key, rotate was killed, and the control plane is gone
+# before `up`: the hub answers only the pending key, and up finds it (SPEC: never
+# neither). Then once more from a fresh interface (a reboot): down, up.
+@test "killed after the registration, then up without a control plane: the pending key, adopted" {
+	requires_cmd strace
+	local step pending
+	for step in registered switched reboot; do
+		KEY_BEFORE="$(wg pubkey <"$KEY_FILE")"
+		rotate_killed_at "${step/reboot/registered}"
+		assert_killed_after "${step/reboot/registered}"
+		pending="$(wg pubkey <"$KEY_FILE.new")"
+		cp_stop_app
+		[ "$step" != reboot ] || node_wgn down "$NODE_IF"
+		SECONDS=0
+		run --separate-stderr node_wgn up "$NODE_IF"
+		local took=$SECONDS
+		cp_start_app
+		echo "# $step: up in ${took}s: $(tail -1 <<<"$stderr")" >&3
+		[ "$status" = 0 ] || fail "up after a kill at $step without the control plane: $status: $stderr"
+		[[ $stderr == *"did not answer"* ]] || fail "$stderr"
+		[[ $stderr == *"trying the pending key $pending"* ]] || fail "$stderr"
+		[[ $stderr == *"finished the interrupted rotation without the control plane"* ]] || fail "$stderr"
+		[ "$took" -le 25 ] || fail "up took $took s (connect.timeout 20)"
+		[ "$(wg pubkey <"$KEY_FILE")" = "$pending" ]
+		[ "$(stat -c %a "$KEY_FILE")" = 600 ]
+		assert_works_on_key_file
+		# Recorded for the new key: the next up is a no-op.
+		run --separate-stderr node_wgn up "$NODE_IF"
+		assert_success
+		[[ $stderr == *"already up with this configuration"* ]] || fail "$stderr"
+	done
+}
+
 @test "the private keys are in no argv, environment, output or state file (strace)" {
 	requires_cmd strace
 	local old_priv old_hex

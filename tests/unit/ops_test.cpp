@@ -53,6 +53,13 @@ struct FakeSystem : UpEffects, LinkControl, DaemonControl, WireGuardControl, Con
 	int sig = 0;
 	double t = 100;
 	bool cp_fails = false;
+	// A killed rotation (finish_rotation), and a hub that answers one key only: the
+	// device's private key (set_device) must be the one hub_key is the public key of.
+	ops::PendingKey pending;
+	std::optional<Key> hub_key;
+	std::optional<SecretKey> device_key;
+	double key_switched_at = 0;
+	bool adopt_fails = false;
 
 	// UpEffects
 	bool has_cap_net_admin() override { return true; }
@@ -110,6 +117,15 @@ struct FakeSystem : UpEffects, LinkControl, DaemonControl, WireGuardControl, Con
 		RegistrationOutcome r;
 		r.node_id = "node-1";
 		return r;
+	}
+	ops::PendingKey finish_rotation(const Config &) override { return pending; }
+	Status adopt_pending_key(const Config &) override
+	{
+		calls.push_back("adopt_pending_key");
+		if (adopt_fails)
+			return make_error(Errc::cant_create,
+			                  "cannot rename wg0.key.new to wg0.key");
+		return Ok{};
 	}
 	int signal() override { return sig; }
 	double now() override { return t; }
@@ -173,6 +189,10 @@ struct FakeSystem : UpEffects, LinkControl, DaemonControl, WireGuardControl, Con
 	// WireGuardControl
 	Status set_device(const std::string &, const DeviceConfig &d) override
 	{
+		if (d.private_key && (!device_key || !(*d.private_key == *device_key))) {
+			device_key = d.private_key;
+			key_switched_at = t;
+		}
 		return calls.push_back(d.replace_peers ? "restore_device" : "set_device"), Ok{};
 	}
 	Result<DeviceState> get_device(const std::string &) override
@@ -191,6 +211,8 @@ struct FakeSystem : UpEffects, LinkControl, DaemonControl, WireGuardControl, Con
 		bool ok = !answers.empty() && answers.front();
 		if (!answers.empty())
 			answers.pop_front();
+		if (hub_key)
+			ok = device_key && public_key_of(*device_key) == *hub_key;
 		if (ok && !sig) {
 			t += 0.002;
 			return 0.002;
@@ -437,6 +459,177 @@ TEST_CASE("ops::up: registration after a verified tunnel; its failure leaves the
 		auto o = ops::up(c, opt, fx);
 		CHECK(o.success());
 		CHECK(!fx.called("register"));
+	}
+}
+
+namespace {
+
+SecretKey secret_of(uint8_t b)
+{
+	Key k{};
+	k.fill(b);
+	k[0] &= 248;
+	k[31] = static_cast<uint8_t>((k[31] & 127) | 64);
+	return SecretKey(k);
+}
+
+// A node config with a key file, [control_plane], and a key (the key file's).
+Config rotated_node_config()
+{
+	auto c = up_config();
+	c.interface.private_key = secret_of(1);
+	c.interface.public_key = public_key_of(c.interface.private_key);
+	c.interface.private_key_file = "/etc/wgn/wg0.key";
+	c.control_plane = ControlPlaneConfig{};
+	c.connect.max_retries = 20;
+	c.connect.timeout = 10;
+	return c;
+}
+
+Config with_secret(Config c, const SecretKey &k)
+{
+	c.interface.private_key = k;
+	c.interface.public_key = public_key_of(k);
+	return c;
+}
+
+} // namespace
+
+TEST_CASE("ops::up: a killed rotation's pending key, unsettled, is tried when the hub does "
+          "not answer the key file's")
+{
+	Quiet q;
+	const auto c = rotated_node_config();
+	const auto next = with_secret(c, secret_of(50));
+	ops::UpOptions no_register;
+	no_register.register_node = false;
+	auto on_old_key = [&](FakeSystem &fx) {
+		fx.obs = up_as_configured(c);
+		fx.obs.device->private_key = c.interface.private_key;
+		fx.device_key = c.interface.private_key;
+		fx.link_exists = true;
+		fx.run_state = recorded_state(c);
+	};
+	SECTION("up as recorded, the hub has the new key: verified anyway, switched, adopted")
+	{
+		FakeSystem fx;
+		on_old_key(fx);
+		fx.pending.unanswered = next;
+		fx.hub_key = next.interface.public_key;
+		auto o = ops::up(c, no_register, fx);
+		REQUIRE(o.success());
+		CHECK(o.verified);
+		CHECK(o.pending_key_adopted);
+		CHECK(o.attempts == 1); // the pending key's
+		REQUIRE(fx.device_key);
+		CHECK(*fx.device_key == secret_of(50));
+		// The key file's key had the first half of connect.timeout (10 s), no more.
+		CHECK(fx.key_switched_at <= 100 + 5.0 + 1e-9);
+		CHECK(fx.key_switched_at >= 100 + 3.0);
+		REQUIRE(fx.run_state);
+		CHECK(fx.run_state->config_fingerprint == config_fingerprint(next));
+		CHECK(fx.called("adopt_pending_key"));
+		// The run state is written before the key file is replaced.
+		auto w = std::find(fx.calls.begin(), fx.calls.end(), "write_run_state");
+		auto a = std::find(fx.calls.begin(), fx.calls.end(), "adopt_pending_key");
+		CHECK(w < a);
+		CHECK(!fx.called("restore_device"));
+	}
+	SECTION("the hub answers the key file's key: the pending key is not touched")
+	{
+		FakeSystem fx;
+		on_old_key(fx);
+		fx.pending.unanswered = next;
+		fx.hub_key = c.interface.public_key;
+		auto o = ops::up(c, no_register, fx);
+		REQUIRE(o.success());
+		CHECK(o.verified);
+		CHECK(!o.pending_key_adopted);
+		CHECK(o.attempts == 1);
+		CHECK(*fx.device_key == c.interface.private_key);
+		CHECK(!fx.called("adopt_pending_key"));
+		CHECK(fx.run_state->config_fingerprint == config_fingerprint(c));
+	}
+	SECTION("a new tunnel: created with the key file's key, then the pending key")
+	{
+		FakeSystem fx;
+		fx.pending.unanswered = next;
+		fx.hub_key = next.interface.public_key;
+		auto o = ops::up(c, no_register, fx);
+		REQUIRE(o.success());
+		CHECK(o.change == ops::UpChange::created);
+		CHECK(o.pending_key_adopted);
+		CHECK(*fx.device_key == secret_of(50));
+		CHECK(fx.called("adopt_pending_key"));
+	}
+	SECTION("neither key answered: the interface as found, the pending key kept")
+	{
+		FakeSystem fx;
+		on_old_key(fx);
+		fx.pending.unanswered = next;
+		fx.hub_key.emplace();
+		fx.hub_key->fill(9);
+		auto o = ops::up(c, no_register, fx);
+		REQUIRE(o.error);
+		CHECK(o.error->code == Errc::temp_fail); // connect.timeout ran out
+		CHECK(o.error->message.find("nor the pending key") != std::string::npos);
+		CHECK(o.error->message.find("left as it was found") != std::string::npos);
+		CHECK(!o.pending_key_adopted);
+		CHECK(o.rolled_back);
+		CHECK(fx.called("restore_device"));
+		CHECK(*fx.device_key == c.interface.private_key);
+		CHECK(!fx.called("adopt_pending_key"));
+		CHECK(fx.run_state->config_fingerprint == config_fingerprint(c));
+		CHECK(fx.t <= 100 + 10.0 + 1e-9); // within connect.timeout
+	}
+	SECTION("no pending key: the key file's key has all the time and nothing else")
+	{
+		FakeSystem fx;
+		on_old_key(fx);
+		fx.run_state->config_fingerprint = "an older configuration";
+		fx.hub_key = next.interface.public_key;
+		auto o = ops::up(c, no_register, fx);
+		REQUIRE(o.error);
+		CHECK(o.error->message.find("pending") == std::string::npos);
+		CHECK(*fx.device_key == c.interface.private_key);
+		CHECK(fx.key_switched_at == 0);
+	}
+	SECTION("a signal during the key file's verification: no second key")
+	{
+		FakeSystem fx;
+		on_old_key(fx);
+		fx.pending.unanswered = next;
+		fx.hub_key = next.interface.public_key;
+		fx.signal_at_attempt = 2;
+		auto o = ops::up(c, no_register, fx);
+		REQUIRE(o.error);
+		CHECK(o.signal == 15);
+		CHECK(*fx.device_key == c.interface.private_key);
+		CHECK(!fx.called("adopt_pending_key"));
+	}
+	SECTION("the rename fails: the tunnel stays up on the key that works")
+	{
+		FakeSystem fx;
+		on_old_key(fx);
+		fx.pending.unanswered = next;
+		fx.hub_key = next.interface.public_key;
+		fx.adopt_fails = true;
+		auto o = ops::up(c, no_register, fx);
+		CHECK(o.success());
+		CHECK(o.tunnel_up);
+		CHECK(*fx.device_key == secret_of(50));
+	}
+	SECTION("taken by the control plane: brought up with the new key at once")
+	{
+		FakeSystem fx;
+		fx.pending.taken = next;
+		fx.hub_key = next.interface.public_key;
+		auto o = ops::up(c, no_register, fx);
+		REQUIRE(o.success());
+		CHECK(o.attempts == 1);
+		CHECK(!o.pending_key_adopted);
+		CHECK(!fx.called("adopt_pending_key"));
+		CHECK(fx.run_state->config_fingerprint == config_fingerprint(next));
 	}
 }
 

@@ -376,7 +376,9 @@ TEST_CASE("settle_pending_key: the control plane decides", "[rotate]")
 	{
 		FakeRotate fx(c);
 		fx.expect_lock = false;
-		CHECK_FALSE(ops::settle_pending_key(c, fx, &note));
+		auto found = ops::settle_pending_key(c, fx, &note);
+		CHECK_FALSE(found.taken);
+		CHECK_FALSE(found.unanswered);
 		CHECK(fx.registrations.empty());
 	}
 	SECTION("taken (the control plane had the old key): the new key, committed")
@@ -385,7 +387,7 @@ TEST_CASE("settle_pending_key: the control plane decides", "[rotate]")
 		fx.expect_lock = false;
 		fx.pending = key_of(50);
 		const Key pub = public_key_of(*fx.pending);
-		auto next = ops::settle_pending_key(c, fx, &note);
+		auto next = ops::settle_pending_key(c, fx, &note).taken;
 		REQUIRE(next);
 		CHECK(next->interface.public_key == pub);
 		CHECK(fx.cp_key == pub);
@@ -399,7 +401,7 @@ TEST_CASE("settle_pending_key: the control plane decides", "[rotate]")
 		fx.expect_lock = false;
 		fx.pending = key_of(50);
 		fx.cp_key = public_key_of(*fx.pending);
-		auto next = ops::settle_pending_key(c, fx, &note);
+		auto next = ops::settle_pending_key(c, fx, &note).taken;
 		REQUIRE(next);
 		CHECK(public_key_of(fx.key_file) == fx.cp_key);
 	}
@@ -409,20 +411,39 @@ TEST_CASE("settle_pending_key: the control plane decides", "[rotate]")
 		fx.expect_lock = false;
 		fx.pending = key_of(50);
 		fx.cp_key.fill(9);
-		CHECK_FALSE(ops::settle_pending_key(c, fx, &note));
+		auto found = ops::settle_pending_key(c, fx, &note);
+		CHECK_FALSE(found.taken);
+		CHECK_FALSE(found.unanswered);
 		CHECK_FALSE(fx.pending);
 		CHECK(fx.key_file == c.interface.private_key);
 		CHECK(note.find("refused") != std::string::npos);
 	}
-	SECTION("no answer: the pending key kept for later")
+	SECTION("no answer: the pending key kept, and handed to up to try")
 	{
 		FakeRotate fx(c);
 		fx.expect_lock = false;
 		fx.pending = key_of(50);
 		fx.cp_answers.push_back(make_error(Errc::temp_fail, "unavailable"));
-		CHECK_FALSE(ops::settle_pending_key(c, fx, &note));
+		auto found = ops::settle_pending_key(c, fx, &note);
+		CHECK_FALSE(found.taken);
+		REQUIRE(found.unanswered);
+		CHECK(found.unanswered->interface.private_key == key_of(50));
+		CHECK(found.unanswered->interface.public_key == public_key_of(key_of(50)));
 		CHECK(fx.pending);
 		CHECK(fx.key_file == c.interface.private_key);
 		CHECK(note.find("kept") != std::string::npos);
 	}
+}
+
+TEST_CASE("adopt_pending_key: the pending file replaces the key file", "[rotate]")
+{
+	auto c = node_config();
+	FakeRotate fx(c);
+	fx.expect_lock = false;
+	fx.pending = key_of(50);
+	CHECK(ops::adopt_pending_key(c, fx));
+	CHECK(fx.key_file == key_of(50));
+	CHECK_FALSE(fx.pending);
+	CHECK(fx.log == std::vector<std::string>{"commit"});
+	CHECK(fx.registrations.empty());
 }
