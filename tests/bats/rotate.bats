@@ -2,7 +2,9 @@
 # `wgn rotate` end to end: the real control plane (contrib/control-plane on a private
 # PostgreSQL, started once for the file), a wireguard-go hub in a namespace whose peers
 # only `wgn sync --watch` sets, and a node in another namespace enrolled with its own
-# node token (enroll --up), as in sync.bats.
+# node token (enroll --up), as in sync.bats. The "two hubs" tests add a second hub with
+# its own sync before the node enrolls (hub2_setup), so that the node's config has two
+# [[hub]] tables.
 
 load test_helper
 load cp_helper
@@ -16,12 +18,72 @@ teardown_file() { cp_stop_stack; }
 setup() {
 	sync_hub_setup
 	sync_watch_start
+	[[ $BATS_TEST_DESCRIPTION != "two hubs"* ]] || hub2_setup
 	node_enroll
 }
 
 teardown() {
 	sync_hub_teardown
+	if [ -n "${HUB2_NS:-}" ]; then
+		netns_kill_all "$HUB2_NS"
+		ip netns del "$HUB2_NS" 2>/dev/null || true
+		rm -f "$UAPI_DIR/$HUB2_IF.sock"
+	fi
 }
+
+# hub2_setup: a second hub, as failover.bats lays several out: its own namespace and
+# underlay (198.18.2.1/24 <-> the node's 198.18.2.2/24), wireguard-go with tunnel address
+# 10.0.0.2, added by the administrator with priority 2 (the first hub has 0: it is the
+# active one), its peers set only by its own `wgn sync --watch`.
+hub2_setup() {
+	HUB2_NS="wgn-${NETNS_ID}-hub2"
+	HUB2_IF="wgh${NETNS_ID}b"
+	HUB2_DIR="$BATS_TEST_TMPDIR/hub2"
+	export HUB2_NS HUB2_IF HUB2_DIR
+	mkdir -p "$HUB2_DIR/etc"
+	ip netns add "$HUB2_NS"
+	ip -n "$HUB2_NS" link set lo up
+	ip -n "$HUB2_NS" link add vh2 type veth peer name vn2 netns "$NODE_NS"
+	ip -n "$HUB2_NS" address add 198.18.2.1/24 dev vh2
+	ip -n "$NODE_NS" address add 198.18.2.2/24 dev vn2
+	ip -n "$HUB2_NS" link set vh2 up
+	ip -n "$NODE_NS" link set vn2 up
+	(umask 077 && wg genkey >"$HUB2_DIR/hub.key")
+	HUB2_PUB="$(wg pubkey <"$HUB2_DIR/hub.key")"
+	rm -f "$UAPI_DIR/$HUB2_IF.sock"
+	ip netns exec "$HUB2_NS" env WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
+		WG_PROCESS_FOREGROUND=1 wireguard-go "$HUB2_IF" >"$HUB2_DIR/wireguard-go.log" 2>&1 3>&- &
+	echo $! >"$BATS_TEST_TMPDIR/hub2.pid"
+	wait_for 5 test -S "$UAPI_DIR/$HUB2_IF.sock" || fail "hub 2's wireguard-go did not start"
+	ip netns exec "$HUB2_NS" wg set "$HUB2_IF" private-key "$HUB2_DIR/hub.key" listen-port 51820
+	ip -n "$HUB2_NS" address add 10.0.0.2/24 dev "$HUB2_IF"
+	ip -n "$HUB2_NS" link set "$HUB2_IF" mtu 1420 up
+	forward "$HUB2_NS"
+	local out
+	out="$(cp_admin POST /hubs "{\"public_key\":\"$HUB2_PUB\",\"endpoint\":\"198.18.2.1:51820\",\"tunnel_address\":\"10.0.0.2\",\"priority\":2}")"
+	(umask 077 && json_field "$out" hub_token >"$HUB2_DIR/hub.token")
+	cat >"$HUB2_DIR/etc/$HUB2_IF.toml" <<TOML
+[interface]
+private_key_file = "$HUB2_DIR/hub.key"
+address = "10.0.0.2/24"
+listen_port = 51820
+backend = "userspace"
+
+[control_plane]
+url = "http://127.0.0.1:$CP_PORT"
+token_file = "$HUB2_DIR/hub.token"
+timeout = 2.0
+max_retries = 1
+TOML
+	ip netns exec "$HUB2_NS" env WGN_RUN_DIR="$HUB2_DIR/run" WGN_STATE_DIR="$HUB2_DIR/state" \
+		WGN_CONFIG_DIR="$HUB2_DIR/etc" "$WGN" sync --watch "$HUB2_IF" \
+		</dev/null >"$HUB2_DIR/sync.out" 2>>"$HUB2_DIR/sync.log" 3>&- &
+	echo $! >"$BATS_TEST_TMPDIR/sync2.pid"
+	wait_for 10 test -s "$HUB2_DIR/state/$HUB2_IF.sync.json" ||
+		fail "hub 2's sync --watch did not finish a first round: $(cat "$HUB2_DIR/sync.log")"
+}
+
+hub2_peers() { ip netns exec "$HUB2_NS" wg show "$HUB2_IF" peers; }
 
 # The node enrolls with an enrollment token and comes up (the hub's sync admits it);
 # its config gets quick retries and a timeout of ROTATE_TIMEOUT (default 20) seconds.
@@ -253,6 +315,65 @@ assert_killed_after() {
 		assert_success
 		[[ $stderr == *"already up with this configuration"* ]] || fail "$stderr"
 	done
+}
+
+# SPEC "Several hubs" and "Key rotation": every hub converges on the new key, the
+# active one is verified.
+@test "two hubs: rotate; each hub has exactly one peer for the node, the new key; traffic through both" {
+	grep -q '^\[\[hub\]\]' "$NODE_CONF" || fail "the enrolled config has one hub: $(cat "$NODE_CONF")"
+	wait_for 5 test "$(hub2_peers)" = "$OLD_PUB" || fail "hub 2's peers: $(hub2_peers)"
+	node ping -c 1 -W 2 10.0.0.2 >/dev/null
+	run --separate-stderr node_wgn rotate "$NODE_IF" --json
+	assert_success
+	local new_pub n
+	new_pub="$(wg pubkey <"$KEY_FILE")"
+	[ "$new_pub" != "$OLD_PUB" ]
+	[ "$(json_field "$output" new_public_key)" = "$new_pub" ]
+	[ "$(json_field "$output" node_id)" = "$NODE_ID" ]
+	# The active hub (the first, priority 0) is the one verified.
+	[ "$(json_field "$output" hub)" = "$HUB_ENDPOINT" ] || fail "$output"
+	assert_works_on_key_file
+	wait_for 5 test "$(hub2_peers)" = "$new_pub" || fail "hub 2's peers: $(hub2_peers); new key: $new_pub"
+	for n in 1 2; do
+		if [ "$n" = 1 ]; then
+			run ip netns exec "$HUB_NS" wg show "$HUB_IF" allowed-ips
+		else
+			run ip netns exec "$HUB2_NS" wg show "$HUB2_IF" allowed-ips
+		fi
+		[ "${#lines[@]}" = 1 ] && [[ $output == "$new_pub	10.0.0."*/32* ]] ||
+			fail "hub $n: $output (the node is ${NODE_ADDR})"
+	done
+	# Traffic through both: the active hub carries the network, the standby answers on
+	# its tunnel address, each through the new key.
+	wait_for 15 node ping -c 1 -W 1 10.0.0.1 >/dev/null || fail "hub 1 does not answer"
+	wait_for 15 node ping -c 1 -W 1 10.0.0.2 >/dev/null || fail "hub 2 does not answer"
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_success
+	[[ $stderr == *"already up with this configuration"* ]] || fail "$stderr"
+}
+
+@test "two hubs, the first one's link down: rotate verifies through the second (active); the first converges and answers once back" {
+	# The first hub loses its underlay; a new up finds the second the best that answers.
+	ip -n "$HUB_NS" link set vh down
+	node_wgn down "$NODE_IF"
+	run --separate-stderr node_wgn up "$NODE_IF" --json
+	assert_success
+	[[ $stderr == *"hub[1] 198.18.2.1:51820 is active"* ]] || fail "$stderr"
+	run --separate-stderr node_wgn rotate "$NODE_IF" --json
+	assert_success
+	[ "$(json_field "$output" hub)" = "198.18.2.1:51820" ] || fail "$output"
+	local new_pub
+	new_pub="$(wg pubkey <"$KEY_FILE")"
+	[ "$(json_field "$output" new_public_key)" = "$new_pub" ]
+	[ "$(iface_pub)" = "$new_pub" ]
+	[ "$(cp_key)" = "$new_pub" ]
+	# Both hubs' syncs follow the control plane, the unreachable one too.
+	wait_for 5 test "$(hub2_peers)" = "$new_pub" || fail "hub 2's peers: $(hub2_peers)"
+	wait_for 5 test "$(hub_peers)" = "$new_pub" || fail "hub 1's peers: $(hub_peers)"
+	node ping -c 1 -W 2 10.0.0.2 >/dev/null
+	# The first hub back: it answers the new key on its tunnel address.
+	ip -n "$HUB_NS" link set vh up
+	wait_for 15 node ping -c 1 -W 1 10.0.0.1 >/dev/null || fail "hub 1 does not answer the new key"
 }
 
 @test "the private keys are in no argv, environment, output or state file (strace)" {
