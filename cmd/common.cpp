@@ -1,10 +1,12 @@
 #include "common.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 #include "dataplane.h"
 #include "duration.h"
+#include "json_text.h"
 #include "log.h"
 
 namespace wgn {
@@ -86,6 +88,11 @@ nlohmann::json up_outcome_json(const ops::UpOutcome &o, const Error *err)
 		j["exit_code"] = exit_code(err->code);
 	}
 	return j;
+}
+
+void print_json(const nlohmann::json &j)
+{
+	std::printf("%s\n", json_text(j).c_str());
 }
 
 } // namespace wgn

@@ -30,4 +30,7 @@ int report_up_failure(const ops::UpOutcome &o);
 // code (null on success). `enroll --up --json` nests the same object.
 nlohmann::json up_outcome_json(const ops::UpOutcome &o, const Error *err);
 
+// Prints J on stdout as one line of JSON (invalid UTF-8 replaced, never an abort).
+void print_json(const nlohmann::json &j);
+
 } // namespace wgn

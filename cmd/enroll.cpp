@@ -34,17 +34,11 @@ CLI::App *setup_enroll(CLI::App &app, EnrollCliOptions &o)
 #include "config.h"
 #include "enroll.h"
 #include "enrollment.h"
-#include "json_text.h"
 #include "log.h"
 
 namespace wgn {
 
 namespace {
-
-void print_json(const nlohmann::json &j)
-{
-	std::printf("%s\n", json_text(j).c_str());
-}
 
 nlohmann::json hubs_json(const std::vector<EnrolledHub> &hubs)
 {

@@ -18,7 +18,6 @@ CLI::App *setup_register(CLI::App &app, RegisterOptions &o)
 #include <nlohmann/json.hpp>
 
 #include "common.h"
-#include "json_text.h"
 #include "register.h"
 #include "runstate.h"
 
@@ -32,11 +31,6 @@ nlohmann::json connected_at(const ops::RegisterOutcome &o)
 	if (!o.connected_at)
 		return nullptr;
 	return iso8601_utc(o.connected_at);
-}
-
-void print_json(const nlohmann::json &j)
-{
-	std::printf("%s\n", json_text(j).c_str());
 }
 
 } // namespace

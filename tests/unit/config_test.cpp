@@ -5,23 +5,25 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "test_util.h"
+
+using wgn::test::kHub;
+using wgn::test::kPriv;
 
 using namespace wgn;
 
 namespace {
 
-const char *kPriv = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
-const char *kHub = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
-
 // A scratch directory with a private key file, removed at the end of the test.
-struct Scratch {
+struct ConfigScratch {
 	std::filesystem::path dir;
-	Scratch() {
+	ConfigScratch()
+	{
 		char tmpl[] = "/tmp/wgn-config-test.XXXXXX";
 		dir = mkdtemp(tmpl);
 		write("wg0.key", std::string(kPriv) + "\n", 0600);
 	}
-	~Scratch() { std::filesystem::remove_all(dir); }
+	~ConfigScratch() { std::filesystem::remove_all(dir); }
 	std::filesystem::path write(const std::string &name, const std::string &text,
 	                            unsigned mode = 0600) {
 		auto p = dir / name;
@@ -51,7 +53,7 @@ std::string valid(const std::string &iface_extra = "", const std::string &hub_ex
 } // namespace
 
 TEST_CASE("a valid config parses with defaults") {
-	Scratch s;
+	ConfigScratch s;
 	auto cfg = parse_config(valid(), s.dir / "wg0.toml");
 	REQUIRE(cfg);
 	CHECK(cfg->interface.name == "wg0");
@@ -74,7 +76,7 @@ TEST_CASE("a valid config parses with defaults") {
 }
 
 TEST_CASE("the full schema of SPEC parses") {
-	Scratch s;
+	ConfigScratch s;
 	s.write("wg0.psk", std::string(kHub) + "\n");
 	auto text = valid("name = \"corp0\"\nlisten_port = 51821\nmtu = 1380\nfwmark = 51820\n"
 	                  "backend = \"userspace\"\n",
@@ -111,7 +113,7 @@ TEST_CASE("the full schema of SPEC parses") {
 }
 
 TEST_CASE("strings are accepted where SPEC allows a string or an array") {
-	Scratch s;
+	ConfigScratch s;
 	auto text = "[interface]\nprivate_key_file = \"wg0.key\"\naddress = \"10.0.0.10/24\"\n" +
 	            std::string("[hub]\npublic_key = \"") + kHub +
 	            "\"\nendpoint = \"[2001:db8::1]:51820\"\nallowed_ips = \"10.0.0.0/24\"\n";
@@ -218,7 +220,7 @@ TEST_CASE("bad configs name file, line and key") {
 	     ":13: control_plane.labels.role:", "expected a string, found an integer"},
 	    {valid() + "[connect\n", ":10:", ""},
 	};
-	Scratch s;
+	ConfigScratch s;
 	for (auto &c : cases) {
 		INFO(c.text);
 		auto cfg = parse_config(c.text, s.dir / "wg0.toml");
@@ -231,7 +233,7 @@ TEST_CASE("bad configs name file, line and key") {
 }
 
 TEST_CASE("http is allowed to loopback only") {
-	Scratch s;
+	ConfigScratch s;
 	for (const char *url : {"http://127.0.0.1:8080", "http://localhost:3000/",
 	                        "http://[::1]:80", "https://cp.example.com"}) {
 		INFO(url);
@@ -247,7 +249,7 @@ TEST_CASE("http is allowed to loopback only") {
 }
 
 TEST_CASE("private keys must be private, and never appear in messages") {
-	Scratch s;
+	ConfigScratch s;
 	s.write("open.key", std::string(kPriv) + "\n", 0644);
 	auto cfg = parse_config(
 	    "[interface]\nprivate_key_file = \"open.key\"\naddress = \"10.0.0.1/24\"\n" +
@@ -318,7 +320,7 @@ TEST_CASE("NAME or FILE resolution") {
 }
 
 TEST_CASE("the interface name comes from the file's stem") {
-	Scratch s;
+	ConfigScratch s;
 	auto cfg = parse_config(valid(), s.dir / "office.toml");
 	REQUIRE(cfg);
 	CHECK(cfg->interface.name == "office");

@@ -5,15 +5,13 @@
 #include <set>
 
 #include "dataplane.h"
+#include "test_util.h"
+
+using wgn::test::pfx;
 
 using namespace wgn;
 
 namespace {
-
-IpPrefix pfx(const char *s)
-{
-	return *parse_prefix(s);
-}
 
 // The system as the fakes hold it, and every call in order.
 struct World {

@@ -12,16 +12,14 @@
 #include "health.h"
 #include "hub_selector.h"
 #include "plan.h"
+#include "test_util.h"
 #include "watch.h"
+
+using wgn::test::pfx;
 
 using namespace wgn;
 
 namespace {
-
-IpPrefix pfx(const char *s)
-{
-	return *parse_prefix(s);
-}
 
 // Hubs A (best), B, C at 10.0.0.1-3, all routing 10.0.0.0/24 and 10.9.0.0/16.
 Config three_hubs(size_t n = 3)
@@ -151,7 +149,7 @@ TEST_CASE("a switch is one request: standbys shrink first, the new active grows 
 
 namespace {
 
-struct FakeWg : WireGuardControl {
+struct FailoverWg : WireGuardControl {
 	DeviceState dev;
 	std::vector<DeviceConfig> sets;
 	Status set_device(const std::string &, const DeviceConfig &cfg) override
@@ -168,7 +166,7 @@ struct FakeWg : WireGuardControl {
 };
 
 struct FakeFailover : ops::FailoverEffects {
-	FakeWg wg_;
+	FailoverWg wg_;
 	std::optional<RunState> rs;
 	int locks = 0;
 	bool locked = false;

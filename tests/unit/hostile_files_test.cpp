@@ -17,13 +17,14 @@
 #include "registry.h"
 #include "regstate.h"
 #include "runstate.h"
+#include "test_util.h"
+
+using wgn::test::kHub;
+using wgn::test::kPriv;
 
 using namespace wgn;
 
 namespace {
-
-const char *kPriv = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
-const char *kHub = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
 
 // A scratch directory that is also WGN_RUN_DIR and WGN_STATE_DIR.
 struct Scratch {

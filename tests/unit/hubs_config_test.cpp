@@ -8,12 +8,14 @@
 
 #include "config.h"
 #include "runstate.h"
+#include "test_util.h"
+
+using wgn::test::kPriv;
 
 using namespace wgn;
 
 namespace {
 
-const char *kPriv = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
 const char *kHubA = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
 const char *kHubB = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
 const char *kHubC = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";

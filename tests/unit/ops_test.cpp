@@ -10,17 +10,15 @@
 
 #include "check.h"
 #include "log.h"
+#include "test_util.h"
 #include "up.h"
+
+using wgn::test::pfx;
 
 using namespace wgn;
 using ops::UpEffects;
 
 namespace {
-
-IpPrefix pfx(const char *s)
-{
-	return *parse_prefix(s);
-}
 
 Config up_config()
 {

@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "plan.h"
+#include "test_util.h"
+
+using wgn::test::kPriv;
 
 using namespace wgn;
 
 namespace {
-
-const char *kPriv = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
 
 Config test_config() {
 	Config c;

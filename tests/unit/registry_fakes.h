@@ -12,13 +12,9 @@
 
 #include "config.h"
 #include "registry.h"
+#include "test_util.h"
 
 namespace wgn::test {
-
-// RFC 7748's Alice: the public key of kPriv is kPub.
-inline const char *kPriv = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
-inline const char *kPub = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
-inline const char *kHub = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
 
 inline RegistrationRequest sample()
 {

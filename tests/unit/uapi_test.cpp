@@ -17,7 +17,7 @@ using namespace wgn;
 
 namespace {
 
-Key key_of(uint8_t fill)
+Key uapi_key(uint8_t fill)
 {
 	Key k;
 	k.fill(fill);
@@ -32,91 +32,91 @@ const char *alice_pub = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98
 TEST_CASE("uapi: format_set writes what xplatform describes")
 {
 	DeviceConfig cfg;
-	cfg.private_key = SecretKey(key_of(0x11));
+	cfg.private_key = SecretKey(uapi_key(0x11));
 	cfg.listen_port = 51821;
 	cfg.fwmark = 66;
 	cfg.replace_peers = true;
 	PeerConfig p;
-	p.public_key = key_of(0xab);
-	p.preshared_key = SecretKey(key_of(0x01));
+	p.public_key = uapi_key(0xab);
+	p.preshared_key = SecretKey(uapi_key(0x01));
 	p.endpoint = parse_sockaddr("[2001:db8::1]:51820");
 	p.persistent_keepalive = 25;
 	p.replace_allowed_ips = true;
 	p.allowed_ips = {*parse_prefix("10.0.0.0/24"), *parse_prefix("fd00::/64")};
 	cfg.peers.push_back(p);
 	PeerConfig gone;
-	gone.public_key = key_of(0xcd);
+	gone.public_key = uapi_key(0xcd);
 	gone.remove = true;
 	gone.endpoint = parse_sockaddr("192.0.2.9:1"); // ignored: the peer goes
 	cfg.peers.push_back(gone);
 
 	std::string s = format_set(cfg);
 	CHECK(s == "set=1\n"
-		   "private_key=" +
-		       std::string(64, '1') +
-		       "\n"
-		       "listen_port=51821\n"
-		       "fwmark=66\n"
-		       "replace_peers=true\n"
-		       "public_key=" +
-		       hex_encode(key_of(0xab)) +
-		       "\n"
-		       "preshared_key=" +
-		       hex_encode(key_of(0x01)) +
-		       "\n"
-		       "endpoint=[2001:db8::1]:51820\n"
-		       "persistent_keepalive_interval=25\n"
-		       "replace_allowed_ips=true\n"
-		       "allowed_ip=10.0.0.0/24\n"
-		       "allowed_ip=fd00::/64\n"
-		       "public_key=" +
-		       hex_encode(key_of(0xcd)) +
-		       "\n"
-		       "remove=true\n"
-		       "\n");
+	           "private_key=" +
+	                   std::string(64, '1') +
+	                   "\n"
+	                   "listen_port=51821\n"
+	                   "fwmark=66\n"
+	                   "replace_peers=true\n"
+	                   "public_key=" +
+	                   hex_encode(uapi_key(0xab)) +
+	                   "\n"
+	                   "preshared_key=" +
+	                   hex_encode(uapi_key(0x01)) +
+	                   "\n"
+	                   "endpoint=[2001:db8::1]:51820\n"
+	                   "persistent_keepalive_interval=25\n"
+	                   "replace_allowed_ips=true\n"
+	                   "allowed_ip=10.0.0.0/24\n"
+	                   "allowed_ip=fd00::/64\n"
+	                   "public_key=" +
+	                   hex_encode(uapi_key(0xcd)) +
+	                   "\n"
+	                   "remove=true\n"
+	                   "\n");
 
 	// Nothing set: only the command and the blank line. keepalive 0 is said, to
 	// turn it off.
 	CHECK(format_set(DeviceConfig{}) == "set=1\n\n");
 	DeviceConfig off;
 	PeerConfig k;
-	k.public_key = key_of(0xab);
+	k.public_key = uapi_key(0xab);
 	k.persistent_keepalive = 0;
 	off.peers.push_back(k);
-	CHECK(format_set(off) == "set=1\npublic_key=" + hex_encode(key_of(0xab)) +
-				     "\npersistent_keepalive_interval=0\n\n");
+	CHECK(format_set(off) == "set=1\npublic_key=" + hex_encode(uapi_key(0xab)) +
+	                                 "\npersistent_keepalive_interval=0\n\n");
 }
 
 TEST_CASE("uapi: parse_get reads a wireguard-go reply")
 {
 	std::string reply = std::string("private_key=") + alice_priv +
-			    "\n"
-			    "listen_port=51821\n"
-			    "fwmark=7\n"
-			    "public_key=" +
-			    hex_encode(key_of(0xab)) +
-			    "\n"
-			    "preshared_key=" +
-			    std::string(64, '0') +
-			    "\n"
-			    "protocol_version=1\n"
-			    "endpoint=192.0.2.1:51820\n"
-			    "last_handshake_time_sec=1700000000\n"
-			    "last_handshake_time_nsec=12\n"
-			    "tx_bytes=100\n"
-			    "rx_bytes=200\n"
-			    "persistent_keepalive_interval=25\n"
-			    "allowed_ip=10.0.0.0/24\n"
-			    "allowed_ip=fd00::/64\n"
-			    "public_key=" +
-			    hex_encode(key_of(0xcd)) +
-			    "\n"
-			    "preshared_key=" +
-			    hex_encode(key_of(0x01)) +
-			    "\n"
-			    "some_future_key=whatever\n"
-			    "errno=0\n"
-			    "\n";
+	                    "\n"
+	                    "listen_port=51821\n"
+	                    "fwmark=7\n"
+	                    "public_key=" +
+	                    hex_encode(uapi_key(0xab)) +
+	                    "\n"
+	                    "preshared_key=" +
+	                    std::string(64, '0') +
+	                    "\n"
+	                    "protocol_version=1\n"
+	                    "endpoint=192.0.2.1:51820\n"
+	                    "last_handshake_time_sec=1700000000\n"
+	                    "last_handshake_time_nsec=12\n"
+	                    "tx_bytes=100\n"
+	                    "rx_bytes=200\n"
+	                    "persistent_keepalive_interval=25\n"
+	                    "allowed_ip=10.0.0.0/24\n"
+	                    "allowed_ip=fd00::/64\n"
+	                    "public_key=" +
+	                    hex_encode(uapi_key(0xcd)) +
+	                    "\n"
+	                    "preshared_key=" +
+	                    hex_encode(uapi_key(0x01)) +
+	                    "\n"
+	                    "some_future_key=whatever\n"
+	                    "errno=0\n"
+	                    "\n";
 	auto d = parse_get(reply);
 	REQUIRE(d);
 	CHECK(d->has_private_key);
@@ -128,7 +128,7 @@ TEST_CASE("uapi: parse_get reads a wireguard-go reply")
 	CHECK(d->fwmark == 7);
 	REQUIRE(d->peers.size() == 2);
 	const auto &a = d->peers[0];
-	CHECK(a.public_key == key_of(0xab));
+	CHECK(a.public_key == uapi_key(0xab));
 	CHECK_FALSE(a.preshared_key); // all zeroes: none
 	REQUIRE(a.endpoint);
 	CHECK(a.endpoint->str() == "192.0.2.1:51820");
@@ -139,7 +139,7 @@ TEST_CASE("uapi: parse_get reads a wireguard-go reply")
 	CHECK(a.allowed_ips ==
 	      std::vector<IpPrefix>{*parse_prefix("10.0.0.0/24"), *parse_prefix("fd00::/64")});
 	REQUIRE(d->peers[1].preshared_key);
-	CHECK(d->peers[1].preshared_key->bytes() == key_of(0x01));
+	CHECK(d->peers[1].preshared_key->bytes() == uapi_key(0x01));
 	CHECK_FALSE(d->peers[1].endpoint);
 
 	// A fresh device: no key, no peers.

@@ -19,14 +19,17 @@ const uint16_t kFamily = 0x1b; // what CTRL_CMD_GETFAMILY would have said
 
 Bytes genl(uint8_t cmd, uint8_t version) { return Bytes().u8(cmd).u8(version).u16(0); }
 
-Key key_of(uint8_t fill)
+Key genl_key(uint8_t fill)
 {
 	Key k;
 	k.fill(fill);
 	return k;
 }
 
-Bytes key_bytes(uint8_t fill) { return Bytes().raw(key_of(fill).data(), 32); }
+Bytes key_bytes(uint8_t fill)
+{
+	return Bytes().raw(genl_key(fill).data(), 32);
+}
 
 const nlmsghdr *hdr(const Bytes &m) { return reinterpret_cast<const nlmsghdr *>(m.b.data()); }
 const nlmsghdr *hdr(const std::vector<uint8_t> &m)
@@ -118,20 +121,20 @@ TEST_CASE("genl: get device is a dump by name")
 TEST_CASE("genl: set device byte for byte")
 {
 	DeviceConfig cfg;
-	cfg.private_key = SecretKey(key_of(0x11));
+	cfg.private_key = SecretKey(genl_key(0x11));
 	cfg.listen_port = 51821;
 	cfg.fwmark = 0x42;
 	cfg.replace_peers = true;
 	PeerConfig p;
-	p.public_key = key_of(0x22);
-	p.preshared_key = SecretKey(key_of(0x33));
+	p.public_key = genl_key(0x22);
+	p.preshared_key = SecretKey(genl_key(0x33));
 	p.endpoint = parse_sockaddr("192.0.2.1:51820");
 	p.persistent_keepalive = 25;
 	p.replace_allowed_ips = true;
 	p.allowed_ips = {*parse_prefix("10.0.0.0/24"), *parse_prefix("fd00::/64")};
 	cfg.peers.push_back(p);
 	PeerConfig gone;
-	gone.public_key = key_of(0x44);
+	gone.public_key = genl_key(0x44);
 	gone.remove = true;
 	cfg.peers.push_back(gone);
 
@@ -176,10 +179,10 @@ TEST_CASE("genl: an empty update names the device only")
 TEST_CASE("genl: many allowed IPs continue the peer in later messages")
 {
 	DeviceConfig cfg;
-	cfg.private_key = SecretKey(key_of(1));
+	cfg.private_key = SecretKey(genl_key(1));
 	PeerConfig p;
-	p.public_key = key_of(0x22);
-	p.preshared_key = SecretKey(key_of(0x33));
+	p.public_key = genl_key(0x22);
+	p.preshared_key = SecretKey(genl_key(0x33));
 	p.endpoint = parse_sockaddr("[2001:db8::1]:51820");
 	p.replace_allowed_ips = true;
 	for (int i = 0; i < 1000; ++i) {
@@ -190,7 +193,7 @@ TEST_CASE("genl: many allowed IPs continue the peer in later messages")
 	}
 	cfg.peers.push_back(p);
 	PeerConfig q;
-	q.public_key = key_of(0x55);
+	q.public_key = genl_key(0x55);
 	q.allowed_ips = {*parse_prefix("10.9.0.0/16")};
 	cfg.peers.push_back(q);
 
@@ -220,7 +223,7 @@ TEST_CASE("genl: many allowed IPs continue the peer in later messages")
 		REQUIRE(parse_device_part(hdr(m), st).ok());
 	REQUIRE(st.peers.size() == 2);
 	CHECK(st.peers[0].allowed_ips == p.allowed_ips);
-	CHECK(st.peers[1].public_key == key_of(0x55));
+	CHECK(st.peers[1].public_key == genl_key(0x55));
 	CHECK(st.peers[1].allowed_ips == q.allowed_ips);
 	CHECK(st.has_private_key);
 }
@@ -230,9 +233,9 @@ TEST_CASE("genl: many peers split between peers")
 	DeviceConfig cfg;
 	for (int i = 0; i < 300; ++i) {
 		PeerConfig p;
-		p.public_key = key_of(static_cast<uint8_t>(i));
+		p.public_key = genl_key(static_cast<uint8_t>(i));
 		p.public_key[1] = static_cast<uint8_t>(i >> 8);
-		p.preshared_key = SecretKey(key_of(0x77));
+		p.preshared_key = SecretKey(genl_key(0x77));
 		p.allowed_ips = {*parse_prefix("10.0.0.1/32")};
 		p.allowed_ips[0].addr.bytes[3] = static_cast<uint8_t>(i);
 		cfg.peers.push_back(p);
@@ -257,7 +260,7 @@ TEST_CASE("genl: a buffer too small for one peer is an error, not a loop")
 {
 	DeviceConfig cfg;
 	PeerConfig p;
-	p.public_key = key_of(1);
+	p.public_key = genl_key(1);
 	cfg.peers.push_back(p);
 	auto msgs = build_set_device(kFamily, 1, "wg0", cfg, 48);
 	REQUIRE_FALSE(msgs);
@@ -312,13 +315,13 @@ TEST_CASE("genl: a multi-part dump merges into one device")
 	CHECK(st.name == "wg0");
 	CHECK(st.has_private_key);
 	REQUIRE(st.private_key);
-	CHECK(st.private_key->bytes() == key_of(0x11));
-	CHECK(st.public_key == key_of(0x12));
+	CHECK(st.private_key->bytes() == genl_key(0x11));
+	CHECK(st.public_key == genl_key(0x12));
 	CHECK(st.listen_port == 51821);
 	CHECK(st.fwmark == 3);
 	REQUIRE(st.peers.size() == 3);
 	const auto &pa = st.peers[0];
-	CHECK(pa.public_key == key_of(0xa1));
+	CHECK(pa.public_key == genl_key(0xa1));
 	CHECK_FALSE(pa.preshared_key);
 	CHECK(pa.last_handshake_sec == 1700000000);
 	CHECK(pa.rx_bytes == 1234);
@@ -329,11 +332,11 @@ TEST_CASE("genl: a multi-part dump merges into one device")
 	CHECK(pa.allowed_ips == std::vector<IpPrefix>{*parse_prefix("10.0.0.0/24")});
 	const auto &pb = st.peers[1];
 	REQUIRE(pb.preshared_key);
-	CHECK(pb.preshared_key->bytes() == key_of(0x99));
+	CHECK(pb.preshared_key->bytes() == genl_key(0x99));
 	CHECK(pb.allowed_ips == std::vector<IpPrefix>{*parse_prefix("10.1.0.0/16"),
 						      *parse_prefix("fd01::/64"),
 						      *parse_prefix("10.2.0.0/16")});
-	CHECK(st.peers[2].public_key == key_of(0xc3));
+	CHECK(st.peers[2].public_key == genl_key(0xc3));
 	CHECK(st.peers[2].last_handshake_sec == 0);
 }
 
