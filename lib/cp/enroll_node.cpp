@@ -123,21 +123,27 @@ Result<EnrollOutcome> enroll_node(const EnrollOptions &opt, int *attempts, Regis
 			                          " cannot be read: " + std::strerror(errno));
 	}
 
-	if (present(files.config) && !opt.force)
-		return make_error(
-		        Errc::cant_create,
-		        files.config.string() +
-		                " exists; wgn enroll replaces a config only with --force");
-
 	auto token = read_token_file(opt.token_file);
 	if (!token)
 		return token.error();
 	const std::string binding = binding_of(*token);
+	auto pending = pending_key(files.pending, binding);
+
+	// A config on disk is a complete node, kept without --force; unless this enrollment
+	// (its pending key, made with this token) was killed after writing it: the same
+	// command finishes it.
+	if (present(files.config) && !opt.force && !pending) {
+		wipe(*token);
+		return make_error(
+		        Errc::cant_create,
+		        files.config.string() +
+		                " exists; wgn enroll replaces a config only with --force");
+	}
 
 	SecretKey key;
 	bool reused = false;
-	if (auto k = pending_key(files.pending, binding)) {
-		key = *k;
+	if (pending) {
+		key = *pending;
 		reused = true;
 	} else {
 		if (present(files.pending))

@@ -483,3 +483,48 @@ admit_until() {
 	! grep -qF -- "$enroll_token" "$BATS_TEST_TMPDIR/cp.sql" "$BATS_TEST_TMPDIR/sys.sql" ||
 		fail "the control plane's databases hold $enroll_token"
 }
+
+@test "enroll killed with SIGKILL at each write: the same command again is the same node" {
+	requires_cmd strace
+	make_hub "$SOME_HUB"
+	local n steps=0 rc dir tok nodes=0 pub
+	# strace injects SIGKILL at the Nth write(2) of enroll -v: before the request, while
+	# its key is pending in NAME.enrolling, after the control plane answered, and inside
+	# each file it writes. Each N is its own enrollment, with its own token and directory.
+	for n in $(seq 1 60); do
+		dir="$BATS_TEST_TMPDIR/k$n" tok="$BATS_TEST_TMPDIR/k$n.token"
+		mkdir -p "$dir"
+		make_token "$tok" '{"max_uses": 1}'
+		rc=0
+		strace -o /dev/null -e trace=write -e inject=write:signal=SIGKILL:when="$n" \
+			"$WGN" -v --config-dir "$dir" enroll "$CP_URL" wg0 --token-file "$tok" \
+			>"$BATS_TEST_TMPDIR/k$n.out" 2>&1 </dev/null || rc=$?
+		if [ "$rc" -ne 137 ]; then
+			[ "$rc" -eq 0 ] || fail "enroll at N=$n exited $rc: $(cat "$BATS_TEST_TMPDIR/k$n.out")"
+			break
+		fi
+		steps=$n
+		run --separate-stderr "$WGN" --config-dir "$dir" enroll "$CP_URL" wg0 \
+			--token-file "$tok" --json
+		if [ -e "$dir/wg0.toml" ] && [ ! -e "$dir/wg0.enrolling" ] &&
+			[ "$status" -eq 73 ]; then
+			# Killed after it finished (printing its last line): a complete node, kept.
+			run cp_sql "SELECT node_id FROM nodes WHERE wireguard_public_key = '$(wg pubkey <"$dir/wg0.key")'"
+			output="{\"node_id\":\"$output\"}"
+		else
+			[ "$status" -eq 0 ] || fail "enroll again after a kill at write $n: $status $stderr"
+		fi
+		nodes=$((nodes + 1))
+		# One node per enrollment, whatever the moment of the kill; its token used once.
+		node_count_is "$nodes" || fail "after a kill at write $n: $(cp_sql 'SELECT count(*) FROM nodes') nodes, not $nodes"
+		[ "$(token_uses)" = "$nodes" ] || fail "after a kill at write $n: tokens used $(token_uses) times"
+		pub="$(wg pubkey <"$dir/wg0.key")"
+		[ "$(cp_sql "SELECT wireguard_public_key FROM nodes WHERE node_id = '$(json_field "$output" node_id)'")" = "$pub" ] ||
+			fail "after a kill at write $n: the key file is not the node's key"
+		[ "$(stat -c %a "$dir/wg0.key")" = 600 ]
+		# Nothing pending, no temp file: the config, its key and its token.
+		[ "$(ls "$dir" | tr '\n' ' ')" = "wg0.key wg0.token wg0.toml " ] ||
+			fail "after a kill at write $n, left in the directory: $(ls "$dir")"
+	done
+	[ "$steps" -ge 4 ] || fail "enroll was stopped at only $steps writes: $(cat "$BATS_TEST_TMPDIR/k$n.out")"
+}

@@ -339,3 +339,35 @@ json_field() {
 	run node_wgn down "$NODE_IF"
 	assert_success
 }
+
+@test "register killed with SIGKILL at each write: register again is one row, a whole state" {
+	requires_cmd strace
+	cp_write_config wg0
+	local n steps=0 rc first=""
+	# strace injects SIGKILL at the Nth write(2) of register -v: before the request,
+	# after the answer, inside the state file's write. Each N starts without a state file.
+	for n in $(seq 1 40); do
+		rm -f "$WGN_STATE_DIR/wg0.json"
+		rc=0
+		strace -o /dev/null -e trace=write -e inject=write:signal=SIGKILL:when="$n" \
+			"$WGN" -v --config-dir "$CONF_DIR" register wg0 \
+			>"$BATS_TEST_TMPDIR/k$n.out" 2>&1 </dev/null || rc=$?
+		if [ "$rc" -ne 137 ]; then
+			[ "$rc" -eq 0 ] || fail "register at N=$n exited $rc: $(cat "$BATS_TEST_TMPDIR/k$n.out")"
+			break
+		fi
+		steps=$n
+		# A killed writer leaves no torn state: none, or a whole one.
+		if [ -e "$WGN_STATE_DIR/wg0.json" ]; then
+			state_field wg0 node_id >/dev/null || fail "a torn state after a kill at write $n"
+		fi
+		run "$WGN" --config-dir "$CONF_DIR" register wg0
+		[ "$status" -eq 0 ] || fail "register again after a kill at write $n: $status $output"
+		[ -n "$first" ] || first="$(state_field wg0 node_id)"
+		[ "$(state_field wg0 node_id)" = "$first" ]
+		[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
+		[ -z "$(find "$WGN_STATE_DIR" -name '*.tmp-*')" ] ||
+			fail "a temp file left after a kill at write $n: $(ls "$WGN_STATE_DIR")"
+	done
+	[ "$steps" -ge 2 ] || fail "register was stopped at only $steps writes: $(cat "$BATS_TEST_TMPDIR/k$n.out")"
+}
