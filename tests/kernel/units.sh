@@ -96,6 +96,49 @@ check "reload: fd00::11/64 is on wg0" has_addr wg0 fd00::11/64
 check "reload: reconciled in place (ifindex $idx)" eval '[ -n "$idx" ] && [ "$(ifindex wg0)" = "$idx" ]'
 check "reload: the tunnel still carries traffic" ping_until "" 10.0.0.1 3
 
+# ---------------------------------------------------------------- wgn-rotate@wg0
+# No control plane runs in the VM, so the rotation cannot register its key: the unit must
+# run `wgn rotate` in its sandbox (which lets it write the pending key to /etc/wgn), fail
+# with 75 (the control plane unavailable, wgn-rotate(8)), and leave the key file and the
+# tunnel as they were. The pending key it keeps is removed here, as the administrator
+# would once the rotation is given up.
+stamp "wgn-rotate@wg0.service"
+run systemctl show -p TimersCalendar -p Persistent -p RandomizedDelayUSec wgn-rotate@wg0.timer
+check "wgn-rotate@wg0.timer: monthly, RandomizedDelaySec 6h, Persistent" \
+	eval 'has_text "$out" "OnCalendar=*-*-01 00:00:00" && has_text "$out" "RandomizedDelayUSec=6h" && has_text "$out" "Persistent=yes"'
+umask 077
+echo "ktest-node-token-not-used" >/etc/wgn/wg0.token
+umask 022
+cat >>/etc/wgn/wg0.toml <<'TOML'
+
+[control_plane]
+# Nobody listens on the discard port: connection refused at once.
+url = "http://127.0.0.1:9"
+token_file = "/etc/wgn/wg0.token"
+timeout = 2.0
+max_retries = 0
+TOML
+cp -p /etc/wgn/wg0.key /tmp/wg0.key.before
+run systemctl start wgn-rotate@wg0.service
+check "systemctl start wgn-rotate@wg0 (control plane away): fails (got $rc)" [ "$rc" != 0 ]
+run systemctl show -p Result -p ExecMainStatus -p ActiveState wgn-rotate@wg0.service
+check "wgn-rotate@wg0.service: exit 75, result exit-code, failed" \
+	eval 'has_text "$out" "ExecMainStatus=75" && has_text "$out" "Result=exit-code" && has_text "$out" "ActiveState=failed"'
+dump_journal wgn-rotate@wg0.service
+check "rotate: the journal names the unavailable control plane" \
+	eval 'journal wgn-rotate@wg0.service | grep -q "is kept"'
+check "rotate: the key file is untouched (same bytes, mode 600)" \
+	eval 'cmp -s /etc/wgn/wg0.key /tmp/wg0.key.before && [ "$(stat -c %a /etc/wgn/wg0.key)" = 600 ]'
+check "rotate: the pending key /etc/wgn/wg0.key.new written in the sandbox, mode 600" \
+	eval '[ "$(stat -c %a /etc/wgn/wg0.key.new 2>/dev/null)" = 600 ]'
+check "rotate: the interface still has the key file's key" \
+	eval '[ "$(wg show wg0 public-key)" = "$(wg pubkey </etc/wgn/wg0.key)" ]'
+check "rotate: the tunnel still carries traffic" ping_until "" 10.0.0.1 3
+run rm -f /etc/wgn/wg0.key.new /etc/wgn/wg0.token /tmp/wg0.key.before
+run systemctl reset-failed wgn-rotate@wg0.service
+# The config as the reload above left it.
+write_config wg0 192.168.77.1:51820 fd00::11/64
+
 # ---------------------------------------------------------------- wgn-health@wg0.timer
 stamp "wgn-health@wg0.timer"
 # node_exporter's textfile directory (its package makes it).
