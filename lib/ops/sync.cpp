@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <fcntl.h>
 #include <net/if.h>
@@ -1033,7 +1034,7 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 		round.managed_added.clear();
 		round.managed_removed.clear();
 		if (out.full)
-			merge_feed(nodes, std::move(changes));
+			merge_feed(nodes, std::exchange(changes, {})); // no copy of a full listing
 		else
 			merge_feed(nodes, changes); // kept for the journal
 		out.nodes = nodes.size();
