@@ -53,6 +53,10 @@ teardown() {
 		kill -TERM "$WATCH_PID" 2>/dev/null || true
 		wait "$WATCH_PID" 2>/dev/null || true
 	fi
+	if [ -n "${FLAP_PID:-}" ]; then
+		kill -TERM "$FLAP_PID" 2>/dev/null || true
+		wait "$FLAP_PID" 2>/dev/null || true
+	fi
 	if [ -n "${CLIENT_PID:-}" ]; then
 		kill -TERM "$CLIENT_PID" 2>/dev/null || true
 		wait "$CLIENT_PID" 2>/dev/null || true
@@ -565,4 +569,63 @@ with open(sys.argv[2], "a", buffering=1) as f:
 	wait_for 15 is_active 1 || fail "no failover after the bring-up: $(cat "$WATCH_ERR")"
 	wait_for 10 node ping -c 1 -W 1 10.9.0.100 || fail "no traffic through hub 2"
 	kill -0 "$WATCH_PID"
+}
+
+# flap N DOWN UP: hub N's links go down for DOWN seconds and up for UP seconds, again
+# and again, in the background (FLAP_PID) until flap_stop, which leaves them up.
+flap() {
+	(
+		trap 'hub_links "$1" up; exit 0' TERM
+		while :; do
+			hub_links "$1" down
+			sleep "$2"
+			hub_links "$1" up
+			sleep "$3"
+		done
+	) &
+	FLAP_PID=$!
+}
+flap_stop() {
+	kill -TERM "$FLAP_PID"
+	wait "$FLAP_PID" 2>/dev/null || true
+	FLAP_PID=""
+}
+
+@test "watch: no flapping: short outages of the active hub cause no failover, a flapping preferred hub no failback" {
+	requires_cmd nft
+	hub_add 1
+	hub_add 2
+	hubs_masquerade # the backend answers through the hub the node uses, not hub 1's link
+	FAILBACK_AFTER=6 write_config 2
+	start_watch
+	# Hub 1 (active) drops out for 0.8 s of every 2.5 s: the looks (every 2 s) fall into
+	# an outage every few times, and the look that confirms the miss, 1 s later, finds
+	# it back: a miss, never health.failures (3) in a row, so watch stays on it.
+	flap 1 0.8 1.7
+	sleep 25
+	flap_stop
+	grep -q "unhealthy: hub 10.0.0.1 did not answer" "$WATCH_ERR" ||
+		fail "no look fell into an outage: $(cat "$WATCH_ERR")"
+	[ "$(grep -c "failing over" "$WATCH_ERR")" = 0 ] || fail "failed over: $(cat "$WATCH_ERR")"
+	is_active 0 || fail "not on hub 1: $(cat "$WATCH_ERR")"
+	# Hub 1 dies for good: over to hub 2.
+	hub_links 1 down
+	wait_for 15 is_active 1 || fail "no failover: $(cat "$WATCH_ERR")"
+	local before
+	before="$(grep -c "degraded: running on hub\[1\]" "$WATCH_ERR" || true)"
+	# Hub 1 comes back flapping, up 1.5 s of every 3 s: it answers some looks, but one
+	# look of every three misses it, so it never answers for failback_after (6 s) in a
+	# row: watch stays on hub 2, and the traffic with it.
+	flap 1 1.5 1.5
+	sleep 24
+	flap_stop
+	[ "$(grep -c "degraded: running on hub\[1\]" "$WATCH_ERR")" -gt "$before" ] ||
+		fail "hub 1 never answered while flapping: $(cat "$WATCH_ERR")"
+	[ "$(grep -c "failing back" "$WATCH_ERR")" = 0 ] || fail "failed back: $(cat "$WATCH_ERR")"
+	is_active 1 || fail "not on hub 2: $(cat "$WATCH_ERR")"
+	node ping -c 1 -W 2 10.9.0.100 || fail "no traffic through hub 2"
+	# Hub 1 steady again: back to it after failback_after.
+	wait_for 20 is_active 0 || fail "no failback: $(cat "$WATCH_ERR")"
+	[ "$(grep -c "failing over" "$WATCH_ERR")" = 1 ]
+	[ "$(grep -c "failing back" "$WATCH_ERR")" = 1 ]
 }
