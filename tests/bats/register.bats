@@ -19,6 +19,9 @@ setup() {
 }
 
 teardown() {
+	if [ -n "${FAULT_MNT:-}" ]; then
+		umount "$FAULT_MNT" 2>/dev/null || true
+	fi
 	if [ -f "$BATS_TEST_TMPDIR/node-cp.dir" ]; then
 		node "$CP_SCRIPT" stop "$(cat "$BATS_TEST_TMPDIR/node-cp.dir")" || true
 	fi
@@ -370,4 +373,27 @@ json_field() {
 			fail "a temp file left after a kill at write $n: $(ls "$WGN_STATE_DIR")"
 	done
 	[ "$steps" -ge 2 ] || fail "register was stopped at only $steps writes: $(cat "$BATS_TEST_TMPDIR/k$n.out")"
+}
+
+@test "a full state directory: register exits 73 with one line, no temp; with room, the same node" {
+	requires_root
+	cp_write_config wg0
+	FAULT_MNT="$BATS_TEST_TMPDIR/full"
+	mkdir -p "$FAULT_MNT"
+	mount -t tmpfs -o size=64k tmpfs "$FAULT_MNT"
+	export WGN_STATE_DIR="$FAULT_MNT"
+	dd if=/dev/zero of="$FAULT_MNT/filler" bs=4k 2>/dev/null || true
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" register wg0
+	[ "$status" -eq 73 ] || fail "exit $status: $stderr"
+	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "$stderr"
+	[[ "$stderr" == *"No space left on device"* ]] || fail "$stderr"
+	[ "$(ls "$FAULT_MNT")" = filler ] || fail "left: $(ls "$FAULT_MNT")"
+	# The control plane has the node; with room again, the same command records it.
+	local id
+	id="$(cp_sql 'SELECT node_id FROM nodes')"
+	rm "$FAULT_MNT/filler"
+	run "$WGN" --config-dir "$CONF_DIR" register wg0
+	assert_success
+	[ "$(state_field wg0 node_id)" = "$id" ]
+	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
 }
