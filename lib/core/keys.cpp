@@ -77,10 +77,12 @@ const Crypto &crypto()
 } // namespace
 
 // explicit_bzero: glibc's wipe that the compiler may not drop (OPENSSL_cleanse's job,
-// without loading libcrypto for it).
+// without loading libcrypto for it). Nothing to wipe may come as a null pointer (an
+// empty vector's data()), which explicit_bzero must not be given.
 void wipe(void *p, size_t n)
 {
-	explicit_bzero(p, n);
+	if (p != nullptr && n > 0)
+		explicit_bzero(p, n);
 }
 void wipe(std::string &s)
 {
