@@ -116,6 +116,11 @@ bool put_allowed_ip(nlmsghdr *nlh, size_t cap, const IpPrefix &ip)
 Result<GenlMessages> build_set_device(uint16_t family, uint32_t seq, const std::string &ifname,
                                       const DeviceConfig &cfg, size_t buf_size)
 {
+	// Not even the headers fit: put_genl_header would write past the buffer.
+	if (buf_size < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(genlmsghdr)))
+		return make_error(Errc::software, "a WireGuard netlink message of " +
+		                                          std::to_string(buf_size) +
+		                                          " bytes cannot hold its headers");
 	GenlMessages out;
 	size_t peer = 0, aip = 0;
 	bool continuing = false; // cfg.peers[peer] was begun in an earlier message
