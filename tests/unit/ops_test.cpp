@@ -14,6 +14,7 @@
 #include "up.h"
 
 using wgn::test::pfx;
+using wgn::test::secret_of;
 
 using namespace wgn;
 using ops::UpEffects;
@@ -461,15 +462,6 @@ TEST_CASE("ops::up: registration after a verified tunnel; its failure leaves the
 }
 
 namespace {
-
-SecretKey secret_of(uint8_t b)
-{
-	Key k{};
-	k.fill(b);
-	k[0] &= 248;
-	k[31] = static_cast<uint8_t>((k[31] & 127) | 64);
-	return SecretKey(k);
-}
 
 // A node config with a key file, [control_plane], and a key (the key file's).
 Config rotated_node_config()

@@ -6,27 +6,21 @@
 #include <algorithm>
 
 #include "rotate.h"
+#include "test_util.h"
+
+using wgn::test::secret_of;
 
 using namespace wgn;
 using ops::RotateStep;
 
 namespace {
 
-SecretKey key_of(uint8_t b)
-{
-	Key k{};
-	k.fill(b);
-	k[0] &= 248;
-	k[31] = static_cast<uint8_t>((k[31] & 127) | 64);
-	return SecretKey(k);
-}
-
 Config node_config()
 {
 	Config c;
 	c.path = "/etc/wgn/wg0.toml";
 	c.interface.name = "wg0";
-	c.interface.private_key = key_of(1);
+	c.interface.private_key = secret_of(1);
 	c.interface.public_key = public_key_of(c.interface.private_key);
 	c.interface.private_key_file = "/etc/wgn/wg0.key";
 	c.interface.addresses = {*parse_prefix("10.0.0.10/24")};
@@ -93,7 +87,7 @@ struct FakeRotate : ops::RotateEffects {
 	Result<SecretKey> generate_key() override
 	{
 		++generated;
-		return key_of(static_cast<uint8_t>(100 + generated));
+		return secret_of(static_cast<uint8_t>(100 + generated));
 	}
 	Status write_pending_key(const std::filesystem::path &, const SecretKey &k) override
 	{
@@ -385,7 +379,7 @@ TEST_CASE("settle_pending_key: the control plane decides", "[rotate]")
 	{
 		FakeRotate fx(c);
 		fx.expect_lock = false;
-		fx.pending = key_of(50);
+		fx.pending = secret_of(50);
 		const Key pub = public_key_of(*fx.pending);
 		auto next = ops::settle_pending_key(c, fx, &note).taken;
 		REQUIRE(next);
@@ -399,7 +393,7 @@ TEST_CASE("settle_pending_key: the control plane decides", "[rotate]")
 	{
 		FakeRotate fx(c);
 		fx.expect_lock = false;
-		fx.pending = key_of(50);
+		fx.pending = secret_of(50);
 		fx.cp_key = public_key_of(*fx.pending);
 		auto next = ops::settle_pending_key(c, fx, &note).taken;
 		REQUIRE(next);
@@ -409,7 +403,7 @@ TEST_CASE("settle_pending_key: the control plane decides", "[rotate]")
 	{
 		FakeRotate fx(c);
 		fx.expect_lock = false;
-		fx.pending = key_of(50);
+		fx.pending = secret_of(50);
 		fx.cp_key.fill(9);
 		auto found = ops::settle_pending_key(c, fx, &note);
 		CHECK_FALSE(found.taken);
@@ -422,13 +416,13 @@ TEST_CASE("settle_pending_key: the control plane decides", "[rotate]")
 	{
 		FakeRotate fx(c);
 		fx.expect_lock = false;
-		fx.pending = key_of(50);
+		fx.pending = secret_of(50);
 		fx.cp_answers.push_back(make_error(Errc::temp_fail, "unavailable"));
 		auto found = ops::settle_pending_key(c, fx, &note);
 		CHECK_FALSE(found.taken);
 		REQUIRE(found.unanswered);
-		CHECK(found.unanswered->interface.private_key == key_of(50));
-		CHECK(found.unanswered->interface.public_key == public_key_of(key_of(50)));
+		CHECK(found.unanswered->interface.private_key == secret_of(50));
+		CHECK(found.unanswered->interface.public_key == public_key_of(secret_of(50)));
 		CHECK(fx.pending);
 		CHECK(fx.key_file == c.interface.private_key);
 		CHECK(note.find("kept") != std::string::npos);
@@ -440,9 +434,9 @@ TEST_CASE("adopt_pending_key: the pending file replaces the key file", "[rotate]
 	auto c = node_config();
 	FakeRotate fx(c);
 	fx.expect_lock = false;
-	fx.pending = key_of(50);
+	fx.pending = secret_of(50);
 	CHECK(ops::adopt_pending_key(c, fx));
-	CHECK(fx.key_file == key_of(50));
+	CHECK(fx.key_file == secret_of(50));
 	CHECK_FALSE(fx.pending);
 	CHECK(fx.log == std::vector<std::string>{"commit"});
 	CHECK(fx.registrations.empty());
