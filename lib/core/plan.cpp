@@ -209,7 +209,7 @@ static std::optional<DeviceConfig> device_diff(const Config &cfg, const PlanCont
 	DeviceConfig d;
 	bool changed = false;
 
-	if (!have || !have->has_private_key || have->public_key != ic.public_key) {
+	if (!have || !have->private_key || *have->private_key != ic.private_key) {
 		d.private_key = ic.private_key;
 		changed = true;
 	}

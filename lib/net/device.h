@@ -49,8 +49,9 @@ struct DeviceState {
 	std::string name;
 	bool has_private_key = false;
 	// Both backends report it to root; kept so a failed reconcile can put it back.
+	// There is no public key here: UAPI has none, and deriving it (X25519, libcrypto
+	// loaded for it) on every read would cost `wgn health` a third of its run.
 	std::optional<SecretKey> private_key;
-	Key public_key{};
 	uint16_t listen_port = 0;
 	uint32_t fwmark = 0;
 	std::vector<PeerState> peers;

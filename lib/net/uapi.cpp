@@ -186,10 +186,8 @@ Result<DeviceState> parse_get(std::string_view reply)
 			        if (auto e = key(&priv))
 				        return e;
 			        d.has_private_key = !is_zero(priv);
-			        if (d.has_private_key) {
+			        if (d.has_private_key)
 				        d.private_key = SecretKey(priv);
-				        d.public_key = public_key_of(*d.private_key);
-			        }
 			        wipe(priv.data(), priv.size());
 		        } else if (!peer && k == "listen_port") {
 			        if (!parse_number(v, &d.listen_port))

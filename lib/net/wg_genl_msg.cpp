@@ -358,8 +358,6 @@ Status parse_device_part(const nlmsghdr *nlh, DeviceState &state)
 			state.private_key = SecretKey(k);
 	}
 	wipe(k.data(), k.size());
-	if (get_key(t.tb[WGDEVICE_A_PUBLIC_KEY], &k))
-		state.public_key = k;
 	if (const nlattr *a = t.tb[WGDEVICE_A_LISTEN_PORT];
 	    a && mnl_attr_validate(a, MNL_TYPE_U16) == 0)
 		state.listen_port = mnl_attr_get_u16(a);

@@ -1015,7 +1015,8 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 			memo->device_read_at = now;
 		}
 	}
-	Key hub_key = dev->has_private_key ? dev->public_key : cfg.interface.public_key;
+	Key hub_key =
+	        dev->private_key ? public_key_of(*dev->private_key) : cfg.interface.public_key;
 
 	// A round with a few changes on a hub of many nodes: planned from the index over
 	// the changed entries alone, when it can vouch for them; else over every node.

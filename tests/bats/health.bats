@@ -236,6 +236,19 @@ assert j["node_id"] is None, j
 	assert_line "wgn_info{backend=userspace,interface=$NODE_IF,node_id=} 1.0"
 }
 
+@test "e2e health: a check loads neither libcrypto nor libcurl (cron runs it every minute)" {
+	e2e_up
+	# The dynamic loader names every library it maps; reading the device (UAPI) once
+	# derived the node's public key, which loaded libcrypto on every check.
+	run -0 --separate-stderr ip netns exec "$NODE_NS" env LD_DEBUG=files \
+		WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
+		WGN_CONFIG_DIR="$NODE_CONF_DIR" "$WGN" health "$NODE_IF"
+	assert_output --regexp "^$NODE_IF: healthy: "
+	[[ "$stderr" == *"file=libstdc++.so.6"* ]] # the loader did speak
+	[[ "$stderr" != *libcrypto* ]]
+	[[ "$stderr" != *libcurl* ]]
+}
+
 @test "e2e health: degraded (1) when the handshake is older than a small --stale-after" {
 	e2e_up
 	sleep 1.2 # the handshake must be a whole second old

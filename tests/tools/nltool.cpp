@@ -125,8 +125,8 @@ void print_device(const DeviceState &d)
 {
 	std::cout << "name=" << d.name << "\n";
 	std::cout << "has_private_key=" << (d.has_private_key ? 1 : 0) << "\n";
-	if (d.has_private_key)
-		std::cout << "public_key=" << base64_encode(d.public_key) << "\n";
+	if (d.private_key) // the key read back, as `wg pubkey` would show it
+		std::cout << "public_key=" << base64_encode(public_key_of(*d.private_key)) << "\n";
 	std::cout << "listen_port=" << d.listen_port << "\n";
 	std::cout << "fwmark=" << d.fwmark << "\n";
 	for (auto &p : d.peers) {

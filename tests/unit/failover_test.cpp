@@ -52,7 +52,7 @@ DeviceState device_with(const Config &c, size_t active)
 	DeviceState d;
 	d.name = "wg0";
 	d.has_private_key = true;
-	d.public_key = c.interface.public_key;
+	d.private_key = c.interface.private_key;
 	for (size_t i = 0; i < c.hubs.size(); ++i) {
 		PeerState p;
 		p.public_key = c.hubs[i].public_key;

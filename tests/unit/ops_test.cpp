@@ -243,7 +243,7 @@ LinkObservation up_as_configured(const Config &c)
 	o.addresses = c.interface.addresses;
 	DeviceState d;
 	d.has_private_key = true;
-	d.public_key = c.interface.public_key;
+	d.private_key = c.interface.private_key;
 	PeerState hub;
 	hub.public_key = c.hub.public_key;
 	hub.endpoint = parse_sockaddr(c.hub.endpoint.str());

@@ -43,7 +43,7 @@ LinkObservation converged(const Config &c) {
 	DeviceState d;
 	d.name = "wg0";
 	d.has_private_key = true;
-	d.public_key = c.interface.public_key;
+	d.private_key = c.interface.private_key;
 	d.listen_port = 51821;
 	PeerState p;
 	p.public_key = c.hub.public_key;
@@ -211,4 +211,17 @@ TEST_CASE("down: stop the daemon, delete the link, remove run state") {
 	CHECK(plan_down("wg0", LinkObservation{}, false).empty());
 	CHECK(kinds(plan_down("wg0", LinkObservation{}, true)) ==
 	      std::vector<OpKind>{OpKind::remove_run_state});
+}
+
+TEST_CASE("reconcile sets the config's private key on a device that holds another") {
+	auto cfg = test_config();
+	auto obs = converged(cfg);
+	Key other{};
+	other[0] = 0x40;
+	obs.device->private_key = SecretKey(other);
+	auto ops = plan_up(cfg, obs, test_context());
+	REQUIRE(kinds(ops) == std::vector<OpKind>{OpKind::set_device, OpKind::verify});
+	REQUIRE(ops[0].device.private_key);
+	CHECK(base64_encode(ops[0].device.private_key->bytes()) == kPriv);
+	CHECK(ops[0].device.peers.empty());
 }

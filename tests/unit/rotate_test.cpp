@@ -132,7 +132,6 @@ struct FakeRotate : ops::RotateEffects {
 			return make_error(Errc::os, "no such device");
 		DeviceState d;
 		d.private_key = device_key;
-		d.public_key = public_key_of(device_key);
 		d.peers = {hub_peer};
 		return d;
 	}
