@@ -504,11 +504,18 @@ Status record_sync_round(const std::string &ifname, SyncState &s, const SyncRoun
 			off += static_cast<size_t>(n);
 	}
 	ok = ok && ::fdatasync(fd) == 0;
-	::close(fd);
-	if (!ok) { // a line maybe cut short: the snapshot replaces the journal
+	if (!ok) {
+		// A line maybe cut short (ENOSPC, EIO): taken back, so that a later append
+		// never follows a torn line; the snapshot replaces the journal, or the round
+		// fails here, before the device changes.
+		int e = errno;
+		(void)::ftruncate(fd, static_cast<off_t>(s.journal_bytes));
+		::close(fd);
+		errno = e;
 		s.journal_torn = true;
 		return save_sync_state(ifname, s);
 	}
+	::close(fd);
 	s.journal_bytes += line.size();
 	return Ok{};
 }
@@ -1047,6 +1054,72 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	if (opt.dry_run)
 		return out;
 
+	// Write ahead: the round is recorded before the device changes, so that every peer
+	// sync puts on the device is one the state already names. A state directory that
+	// cannot be written (read-only, full) stops the round here, with no peer changed;
+	// a crash between the record and the apply leaves a state that names peers the
+	// device may not have yet, which the next run (planned against the device) adds.
+	// The keys of managed peers this round removes stay managed in the record until the
+	// next round's (`lingering`): their removal may not happen.
+	std::vector<Key> removing;
+	for (auto &c : out.plan.changes)
+		if (c.kind == SyncPeerChange::remove && state.managed.contains(c.public_key))
+			removing.push_back(c.public_key);
+	KeySet next_managed;
+	if (quick) {
+		KeySet keep(removing.begin(), removing.end()), dropped;
+		std::vector<Key> drop;
+		auto drop_key = [&](const Key &k) {
+			if (!keep.contains(k) && dropped.insert(k).second)
+				drop.push_back(k);
+		};
+		for (auto &k : round.managed_removed)
+			drop_key(k);
+		for (auto &k : state.lingering)
+			if (state.managed.contains(k))
+				drop_key(k);
+		round.managed_removed = std::move(drop);
+		apply_incremental(*index, nodes, state.managed, changes, round, out.plan,
+		                  *memo->device);
+		out.plan.managed = state.managed;
+		for (auto &k : removing)
+			out.plan.managed.erase(k);
+	} else {
+		next_managed = out.plan.managed;
+		next_managed.insert(removing.begin(), removing.end());
+	}
+	// A round that changed nothing (a long poll that timed out) writes nothing.
+	bool same = !quick && known && !out.full && out.changed == 0 &&
+	            out.revision == state.revision && next_managed == state.managed;
+	if (!quick && known && !out.full && !same) { // the journal's managed keys, by difference
+		for (auto &k : next_managed)
+			if (!state.managed.contains(k))
+				round.managed_added.push_back(k);
+		for (auto &k : state.managed)
+			if (!next_managed.contains(k))
+				round.managed_removed.push_back(k);
+	}
+	SyncState next;
+	next.control_plane_url = cp.url;
+	next.revision = out.revision;
+	next.managed = quick ? std::move(state.managed) : std::move(next_managed);
+	next.nodes = std::move(nodes);
+	next.has_nodes = true;
+	next.generation = state.generation;
+	next.journal_bytes = state.journal_bytes;
+	next.journal_torn = state.journal_torn;
+	next.lingering = std::move(removing);
+	if (!same) {
+		// A full listing writes a snapshot; a round of changes one line of the journal.
+		auto st = (out.full || !known) ? save_sync_state(ifname, next)
+		                               : record_sync_round(ifname, next, round);
+		if (!st) {
+			if (memo)
+				memo->device.reset();
+			return fail(st.error());
+		}
+	}
+
 	if (!out.plan.changes.empty()) {
 		for (auto &line : describe_sync(ifname, out.plan))
 			effect(line);
@@ -1057,42 +1130,11 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 		}
 		out.applied = true;
 	}
-	if (quick) {
-		apply_incremental(*index, nodes, state.managed, changes, round, out.plan,
-		                  *memo->device);
-		out.plan.managed = state.managed;
-	} else if (memo) {
+	if (!quick && memo) {
 		if (read)
 			memo->device = std::move(read);
 		if (memo->device)
 			apply_to(*memo->device, out.plan);
-	}
-	// A round that changed nothing (a long poll that timed out) writes nothing.
-	bool same = known && !out.full && out.changed == 0 && out.revision == state.revision &&
-	            out.plan.managed == state.managed;
-	if (!quick && known && !out.full && !same) { // the journal's managed keys, by difference
-		for (auto &k : out.plan.managed)
-			if (!state.managed.contains(k))
-				round.managed_added.push_back(k);
-		for (auto &k : state.managed)
-			if (!out.plan.managed.contains(k))
-				round.managed_removed.push_back(k);
-	}
-	SyncState next;
-	next.control_plane_url = cp.url;
-	next.revision = out.revision;
-	next.managed = quick ? std::move(state.managed) : out.plan.managed;
-	next.nodes = std::move(nodes);
-	next.has_nodes = true;
-	next.generation = state.generation;
-	next.journal_bytes = state.journal_bytes;
-	next.journal_torn = state.journal_torn;
-	if (!same) {
-		// A full listing writes a snapshot; a round of changes one line of the journal.
-		auto st = (out.full || !known) ? save_sync_state(ifname, next)
-		                               : record_sync_round(ifname, next, round);
-		if (!st)
-			return fail(st.error());
 	}
 	if (memo) {
 		if (quick)

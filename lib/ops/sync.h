@@ -42,6 +42,11 @@ struct SyncState {
 	std::string generation;      // the snapshot's; empty: never written
 	size_t journal_bytes = 0;    // the journal of this generation (0: none yet)
 	bool journal_torn = false;   // its last line was cut short: a snapshot next
+	// Managed keys whose peers the last round removed: recorded as managed still (the
+	// round is written before the device changes, and the removal may not happen), they
+	// leave the state with the next round's record. Not in the files: a state loaded
+	// has them in managed, and the next full plan drops those the device no longer has.
+	std::vector<Key> lingering;
 };
 Result<std::optional<SyncState>> load_sync_state(const std::string &ifname);
 // The whole state as a snapshot with a new generation (the journal goes with it).

@@ -18,6 +18,10 @@ setup() {
 }
 
 teardown() {
+	# A test's mounts over the hub's state directory (read-only, full), one at a time.
+	if [ -n "${FAULT_MNT:-}" ]; then
+		while mountpoint -q "$FAULT_MNT"; do umount "$FAULT_MNT" || break; done
+	fi
 	sync_hub_teardown
 }
 
@@ -175,6 +179,63 @@ live_node_keys() { cp_sql 'SELECT wireguard_public_key FROM nodes WHERE NOT dele
 			cp_admin DELETE "/nodes/$id"
 		done
 	done
+}
+
+@test "a read-only or full state directory: 73 naming the file, no peer changed; writable again, sync converges" {
+	requires_root
+	node_register_config
+	run node_wgn register "$NODE_IF" --json
+	assert_success
+	local first_id other third
+	first_id="$(json_field "$output" node_id)"
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	hub_has_peer "$NODE_PUB"
+
+	# Pending: a node to add and one to remove. The state directory read-only (a
+	# read-only bind mount of itself): refused before any peer changes, since a peer
+	# sync cannot record is one it would never remove.
+	run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 1
+	assert_success
+	other="${output#* }"
+	cp_admin DELETE "/nodes/$first_id"
+	FAULT_MNT="$HUB_DIR/state"
+	mount --bind "$FAULT_MNT" "$FAULT_MNT"
+	mount -o remount,bind,ro "$FAULT_MNT"
+	local before
+	before="$(hub_peers | sort)"
+	run --separate-stderr hub_wgn sync "$HUB_IF"
+	[ "$status" -eq 73 ] || fail "exit $status: $stderr"
+	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "not one line: $stderr"
+	[[ "$stderr" == *"$HUB_DIR/state/$HUB_IF.sync."* ]] || fail "$stderr"
+	[[ "$stderr" == *"Read-only file system"* ]] || fail "$stderr"
+	[ "$(hub_peers | sort)" = "$before" ] || fail "peers changed: $(hub_peers)"
+	umount "$FAULT_MNT"
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	diff <(hub_peers | sort) <(live_node_keys) || fail "the hub's peers are not the control plane's nodes"
+	hub_lacks_peer "$NODE_PUB"
+	hub_has_peer "$other"
+
+	# Full (a tmpfs of 64 KiB, filled; no state on it yet): the same, ENOSPC, no temp.
+	run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 1 2
+	assert_success
+	third="${output#* }"
+	mount -t tmpfs -o size=64k tmpfs "$FAULT_MNT"
+	dd if=/dev/zero of="$FAULT_MNT/filler" bs=4k 2>/dev/null || true
+	before="$(hub_peers | sort)"
+	run --separate-stderr hub_wgn sync "$HUB_IF"
+	[ "$status" -eq 73 ] || fail "exit $status: $stderr"
+	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "not one line: $stderr"
+	[[ "$stderr" == *"$HUB_DIR/state/$HUB_IF.sync.json"* ]] || fail "$stderr"
+	[[ "$stderr" == *"No space left on device"* ]] || fail "$stderr"
+	[ "$(hub_peers | sort)" = "$before" ] || fail "peers changed: $(hub_peers)"
+	[ "$(ls "$FAULT_MNT")" = filler ] || fail "left: $(ls "$FAULT_MNT")"
+	rm "$FAULT_MNT/filler"
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	diff <(hub_peers | sort) <(live_node_keys) || fail "the hub's peers are not the control plane's nodes"
+	hub_has_peer "$third"
 }
 
 @test "fail static: garbage, a revision going backwards or a refused token change no peer" {

@@ -530,14 +530,21 @@ TEST_CASE("sync: a key change replaces the peer in one request; the state resume
 	REQUIRE(*st);
 	REQUIRE((*st)->nodes.size() == 1);
 	CHECK((*st)->nodes[0].public_key == key_of(kNodeB));
-	CHECK((*st)->managed == ops::KeySet{key_of(kNodeB)});
+	// The round was recorded before the device changed: the old key's peer, being
+	// removed then, is still named managed (a crash could have kept it on the device).
+	CHECK((*st)->managed == ops::KeySet{key_of(kNodeA), key_of(kNodeB)});
 
-	// The interface recreated empty: the next round, with nothing new, puts it back.
+	// The interface recreated empty: the next round, with nothing new, puts it back, and
+	// its record drops the old key, which the device no longer has.
 	wg.dev.peers.clear();
 	t.script.push_back(response(200, feed_body(4, json::array())));
 	auto again = ops::sync(cfg, opt);
 	REQUIRE(!again.result_error());
 	CHECK(wg.dev.peers.size() == 1);
+	st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->managed == ops::KeySet{key_of(kNodeB)});
 
 	// full lists from 0 again; a node absent from a full listing goes.
 	opt.full = true;
@@ -846,7 +853,8 @@ TEST_CASE("the sync state: a round of changes is one journal line, the snapshot 
 	CHECK((*st)->revision == 5);
 	REQUIRE((*st)->nodes.size() == 1);
 	CHECK((*st)->nodes[0].node_id == "a");
-	CHECK((*st)->managed == ops::KeySet{key_of(kNodeA)});
+	// b's peer was being removed when the round was recorded: managed until the next.
+	CHECK((*st)->managed == ops::KeySet{key_of(kNodeA), key_of(kNodeB)});
 	CHECK(!(*st)->journal_torn);
 	auto generation = (*st)->generation;
 	CHECK(generation.size() == 16);
@@ -912,6 +920,96 @@ TEST_CASE("the sync state: a round of changes is one journal line, the snapshot 
 	REQUIRE(!st);
 	CHECK(st.error().code == Errc::cant_create);
 	CHECK(st.error().message.find("wgh.sync.journal:2: ") != std::string::npos);
+}
+
+TEST_CASE("sync records a round before it changes the device: a state it cannot write is "
+          "73 with no peer changed",
+          "[sync][ops]")
+{
+	HubScratch s;
+	auto cfg = s.hub_config();
+	FakeWg wg;
+	FakeTransport t;
+	FakeClock clock;
+	ops::SyncOptions opt;
+	opt.transport = &t;
+	opt.wg = &wg;
+	opt.io = clock.io(&t);
+	auto journal = s.dir / "state" / "wgh.sync.journal";
+
+	// No state can be written at all (the state directory is a file): 73, the device
+	// untouched, no set.
+	s.write("state", "not a directory\n", 0644);
+	auto a = feed_body(3, {jnode("a", kNodeA, {"10.0.0.7/24"})});
+	t.script.push_back(response(200, a));
+	auto r = ops::sync(cfg, opt);
+	REQUIRE(r.result_error());
+	CHECK(r.result_error()->code == Errc::cant_create);
+	CHECK(r.result_error()->message.find("wgh.sync.json") != std::string::npos);
+	CHECK(wg.sets == 0);
+	CHECK(wg.dev.peers.empty());
+	std::filesystem::remove(s.dir / "state");
+	t.script.push_back(response(200, a));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(wg.sets == 1);
+
+	// sync --watch's round of changes (one journal line) that cannot be written: the
+	// same, and the next round, with the journal writable again, applies it.
+	ops::SyncMemo memo;
+	opt.memo = &memo;
+	t.script.push_back(response(200, feed_body(3, json::array())));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	std::filesystem::create_directories(journal / "in-the-way");
+	auto ab = feed_body(4, {jnode("a", kNodeA, {"10.0.0.7/24"}, true),
+	                        jnode("b", kNodeB, {"10.0.0.8/24"})});
+	t.script.push_back(response(200, ab));
+	r = ops::sync(cfg, opt);
+	REQUIRE(r.result_error());
+	CHECK(r.result_error()->code == Errc::cant_create);
+	CHECK(wg.sets == 1);
+	REQUIRE(wg.dev.peers.size() == 1);
+	CHECK(wg.dev.peers[0].public_key == key_of(kNodeA));
+	std::filesystem::remove_all(journal);
+	t.script.push_back(response(200, ab));
+	REQUIRE(!ops::sync(cfg, opt).result_error());
+	CHECK(t.seen.back().url.find("since=3&") != std::string::npos);
+	REQUIRE(wg.dev.peers.size() == 1);
+	CHECK(wg.dev.peers[0].public_key == key_of(kNodeB));
+
+	// A crash after the record and before the set: the next run finds the round
+	// recorded, nothing new in the feed, and applies it from the device's difference;
+	// the removed node's peer was still named managed, so it goes too.
+	struct FailingWg : FakeWg {
+		Status set_device(const std::string &, const DeviceConfig &) override
+		{
+			return make_error(Errc::os, "killed");
+		}
+	} dead;
+	dead.dev = wg.dev;
+	ops::SyncOptions crash = opt;
+	crash.memo = nullptr;
+	crash.wg = &dead;
+	t.script.push_back(response(200, feed_body(5, {jnode("b", kNodeB, {"10.0.0.8/24"}, true),
+	                                               jnode("c", kHand, {"10.0.0.9/24"})})));
+	REQUIRE(ops::sync(cfg, crash).result_error());
+	auto st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 5);
+	CHECK((*st)->managed.contains(key_of(kNodeB)));
+	CHECK((*st)->managed.contains(key_of(kHand)));
+	crash.wg = &wg;
+	t.script.push_back(response(200, feed_body(5, json::array())));
+	REQUIRE(!ops::sync(cfg, crash).result_error());
+	REQUIRE(wg.dev.peers.size() == 1);
+	CHECK(wg.dev.peers[0].public_key == key_of(kHand));
+	// b's peer, removed by that run, is named until the run after it.
+	t.script.push_back(response(200, feed_body(5, json::array())));
+	REQUIRE(!ops::sync(cfg, crash).result_error());
+	st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->managed == ops::KeySet{key_of(kHand)});
 }
 
 TEST_CASE("the sync journal is compacted into a snapshot once it is as large as one", "[sync][ops]")
