@@ -78,14 +78,14 @@ struct RotateOptions {
 	bool json = false;
 };
 
-CLI::App *setup_up(CLI::App &app, UpOptions &o);
-CLI::App *setup_down(CLI::App &app, DownOptions &o);
-CLI::App *setup_health(CLI::App &app, HealthOptions &o);
-CLI::App *setup_register(CLI::App &app, RegisterOptions &o);
-CLI::App *setup_watch(CLI::App &app, WatchOptions &o);
-CLI::App *setup_enroll(CLI::App &app, EnrollCliOptions &o);
-CLI::App *setup_sync(CLI::App &app, SyncOptions &o);
-CLI::App *setup_rotate(CLI::App &app, RotateOptions &o);
+void setup_up(CLI::App *c, UpOptions &o);
+void setup_down(CLI::App *c, DownOptions &o);
+void setup_health(CLI::App *c, HealthOptions &o);
+void setup_register(CLI::App *c, RegisterOptions &o);
+void setup_watch(CLI::App *c, WatchOptions &o);
+void setup_enroll(CLI::App *c, EnrollCliOptions &o);
+void setup_sync(CLI::App *c, SyncOptions &o);
+void setup_rotate(CLI::App *c, RotateOptions &o);
 
 int run_up(const GlobalOptions &g, const UpOptions &o);
 int run_down(const GlobalOptions &g, const DownOptions &o);

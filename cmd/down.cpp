@@ -3,14 +3,12 @@
 
 namespace wgn {
 
-CLI::App *setup_down(CLI::App &app, DownOptions &o)
+void setup_down(CLI::App *c, DownOptions &o)
 {
-	auto *c = app.add_subcommand("down", "Remove the tunnel interface and its run state");
 	c->add_option("config", o.target, "Interface NAME or FILE")->required();
 	c->add_flag("--dry-run", o.dry_run,
 	            "Print the operations that would be made; change nothing");
 	c->add_flag("--json", o.json, "Print the result as one JSON object");
-	return c;
 }
 
 } // namespace wgn

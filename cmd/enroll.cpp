@@ -3,10 +3,8 @@
 
 namespace wgn {
 
-CLI::App *setup_enroll(CLI::App &app, EnrollCliOptions &o)
+void setup_enroll(CLI::App *c, EnrollCliOptions &o)
 {
-	auto *c = app.add_subcommand(
-	        "enroll", "Join this node with an enrollment token: key, config, node token");
 	c->add_option("url", o.url, "The control plane (https://..., or http:// to loopback)")
 	        ->required();
 	c->add_option("name", o.name, "Interface NAME: writes NAME.toml, NAME.key, NAME.token")
@@ -21,7 +19,6 @@ CLI::App *setup_enroll(CLI::App &app, EnrollCliOptions &o)
 	c->add_flag("--up", o.up,
 	            "Then bring the tunnel up as wgn up NAME does (the files stay if it fails)");
 	c->add_flag("--json", o.json, "Print the result as one JSON object");
-	return c;
 }
 
 } // namespace wgn

@@ -3,9 +3,8 @@
 
 namespace wgn {
 
-CLI::App *setup_health(CLI::App &app, HealthOptions &o)
+void setup_health(CLI::App *c, HealthOptions &o)
 {
-	auto *c = app.add_subcommand("health", "Check the tunnel (monitoring-plugins exit codes)");
 	auto *target = c->add_option("config", o.target, "Interface NAME or FILE");
 	auto *all = c->add_flag("--all", o.all, "Check every config in the config directory");
 	target->excludes(all);
@@ -22,7 +21,6 @@ CLI::App *setup_health(CLI::App &app, HealthOptions &o)
 	c->add_flag("--report", o.report,
 	            "Also post the result to the control plane ([control_plane], the node's "
 	            "token); a report that cannot be sent changes no exit code");
-	return c;
 }
 
 } // namespace wgn

@@ -3,12 +3,10 @@
 
 namespace wgn {
 
-CLI::App *setup_register(CLI::App &app, RegisterOptions &o)
+void setup_register(CLI::App *c, RegisterOptions &o)
 {
-	auto *c = app.add_subcommand("register", "Register this node with the control plane");
 	c->add_option("config", o.target, "Interface NAME or FILE")->required();
 	c->add_flag("--json", o.json, "Print the result as one JSON object");
-	return c;
 }
 
 } // namespace wgn

@@ -4,16 +4,12 @@
 
 namespace wgn {
 
-CLI::App *setup_rotate(CLI::App &app, RotateOptions &o)
+void setup_rotate(CLI::App *c, RotateOptions &o)
 {
-	auto *c = app.add_subcommand(
-	        "rotate", "Replace the node's private key without an outage (control plane and "
-	                  "hubs in step)");
 	c->add_option("config", o.target,
 	              "Interface NAME (NAME.toml in the config directory) or FILE")
 	        ->required();
 	c->add_flag("--json", o.json, "Print the result as one JSON object");
-	return c;
 }
 
 } // namespace wgn

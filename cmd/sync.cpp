@@ -3,10 +3,8 @@
 
 namespace wgn {
 
-CLI::App *setup_sync(CLI::App &app, SyncOptions &o)
+void setup_sync(CLI::App *c, SyncOptions &o)
 {
-	auto *c = app.add_subcommand(
-	        "sync", "On a hub: make the interface's peers the nodes the control plane knows");
 	c->add_option("config", o.target, "Interface NAME or FILE (a hub's config, without [hub])")
 	        ->required();
 	auto *watch = c->add_flag(
@@ -17,7 +15,6 @@ CLI::App *setup_sync(CLI::App &app, SyncOptions &o)
 	watch->excludes(c->add_flag("--dry-run", o.dry_run,
 	                            "Print the changes as `wg set' lines, change nothing"));
 	watch->excludes(c->add_flag("--json", o.json, "Print the result as one JSON object"));
-	return c;
 }
 
 } // namespace wgn

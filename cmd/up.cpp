@@ -8,9 +8,8 @@
 
 namespace wgn {
 
-CLI::App *setup_up(CLI::App &app, UpOptions &o)
+void setup_up(CLI::App *c, UpOptions &o)
 {
-	auto *c = app.add_subcommand("up", "Bring the tunnel up, verify it and register the node");
 	c->add_option("config", o.target,
 	              "Interface NAME (NAME.toml in the config directory) or FILE")
 	        ->required();
@@ -23,7 +22,6 @@ CLI::App *setup_up(CLI::App &app, UpOptions &o)
 	c->add_flag("--dry-run", o.dry_run,
 	            "Print the operations that would be made; change nothing");
 	c->add_flag("--json", o.json, "Print the result as one JSON object");
-	return c;
 }
 
 } // namespace wgn

@@ -3,19 +3,14 @@
 
 namespace wgn {
 
-CLI::App *setup_watch(CLI::App &app, WatchOptions &o)
+void setup_watch(CLI::App *c, WatchOptions &o)
 {
-	auto *c = app.add_subcommand(
-	        "watch", "Bring the tunnel up and keep it up: check it every health.interval, "
-	                 "mend it, fail over between hubs and back, notify systemd "
-	                 "(Type=notify)");
 	c->add_option("config", o.target,
 	              "Interface NAME (NAME.toml in the config directory) or FILE")
 	        ->required();
 	c->add_flag("--no-register", o.no_register, "Do not register with the control plane");
 	c->add_flag("--no-report", o.no_report,
 	            "Do not post the health of every loop to the control plane");
-	return c;
 }
 
 } // namespace wgn
