@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# wgn health against the check people write today (wg show + ping in a shell script),
-# side by side in one hyperfine run, on the same namespace hub; and the peak RSS of each.
+# wgn health against the check people write today (wg show + ping in a shell script)
+# and against the bare ping it must send at least, side by side in one hyperfine run,
+# on the same namespace hub; and the peak RSS of each.
 #
 # Usage (root): bench/health.sh [WGN] [RESULTS.md]
 #   WGN        the binary (default: build/wgn)
@@ -42,28 +43,34 @@ in_node "$TMP/check.sh" "$NODE_IF" 10.0.0.1
 in_node hyperfine -N --warmup 10 --runs "${RUNS:-200}" \
 	--export-json "$TMP/hf.json" \
 	-n "wgn health" "$WGN health $NODE_IF" \
-	-n "wg show + ping (sh)" "$TMP/check.sh $NODE_IF 10.0.0.1" >&2
+	-n "wg show + ping (sh)" "$TMP/check.sh $NODE_IF 10.0.0.1" \
+	-n "ping -c1 -W2" "ping -c1 -W2 -I $NODE_IF 10.0.0.1" >&2
 
 rss() { # peak RSS in KiB of CMD... (the largest of the process and its children)
 	in_node /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1
 }
 rss_wgn="$(rss "$WGN" health "$NODE_IF")"
 rss_sh="$(rss "$TMP/check.sh" "$NODE_IF" 10.0.0.1)"
+rss_ping="$(rss ping -c1 -W2 -I "$NODE_IF" 10.0.0.1)"
 
-report="$(python3 - "$TMP/hf.json" "$rss_wgn" "$rss_sh" <<'PY'
-import json, sys, platform
+report="$(python3 - "$TMP/hf.json" "$rss_wgn" "$rss_sh" "$rss_ping" <<'PY'
+import json, sys, os
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-w, s = r["wgn health"], r["wg show + ping (sh)"]
-ratio = w["median"] / s["median"]
+w, s, p = r["wgn health"], r["wg show + ping (sh)"], r["ping -c1 -W2"]
+ratio, ratio_ping = w["median"] / s["median"], w["median"] / p["median"]
 ms = lambda v: "%.2f ms" % (v * 1000)
 print("| command | median | mean ± σ | min | peak RSS |")
 print("|---|---|---|---|---|")
-for name, x, rss in (("`wgn health`", w, sys.argv[2]), ("`wg show` + `ping -c1` (sh)", s, sys.argv[3])):
+for name, x, rss in (("`wgn health`", w, sys.argv[2]), ("`wg show` + `ping -c1` (sh)", s, sys.argv[3]),
+                     ("`ping -c1 -W2` (floor)", p, sys.argv[4])):
     print("| %s | %s | %s ± %s | %s | %s KiB |" % (name, ms(x["median"]), ms(x["mean"]),
           ms(x["stddev"]), ms(x["min"]), rss))
 print()
-print("Ratio of medians (wgn / script): **%.3f×** (target ≤ 0.25×): %s." %
-      (ratio, "met" if ratio <= 0.25 else "NOT met"))
+print("Ratio of medians, wgn / script: **%.3f×** (target ≤ 0.4×): %s; wgn / ping: **%.3f×**"
+      " (target ≤ 1.5×): %s. Peak RSS target ≤ 4096 KiB: %s. Load average at the end: %s." %
+      (ratio, "met" if ratio <= 0.4 else "NOT met", ratio_ping,
+       "met" if ratio_ping <= 1.5 else "NOT met",
+       "met" if int(sys.argv[2]) <= 4096 else "NOT met", " ".join(open("/proc/loadavg").read().split()[:3])))
 PY
 )"
 echo "$report"
