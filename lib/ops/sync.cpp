@@ -279,20 +279,22 @@ void apply_to(DeviceState &dev, const SyncPlan &plan)
 Result<std::optional<SyncState>> load_sync_state(const std::string &ifname)
 {
 	auto path = sync_state_path(ifname);
-	auto text = read_bounded_file(path, "sync state", kMaxSyncStateBytes, Errc::no_input,
-	                              Errc::no_input);
+	const std::string afresh = "; remove it to let sync start afresh "
+	                           "(peers it managed then stay until --prune)";
+	// Only a state that is not there is none: one that is a FIFO, a directory, over the
+	// cap or unreadable is refused like a damaged one (read as none, its managed peers
+	// would be forgotten, and the next snapshot written over it).
+	auto text = read_bounded_file(path, "sync state", kMaxSyncStateBytes, Errc::cant_create,
+	                              Errc::cant_create);
 	if (!text) {
 		if (text.error().code == Errc::no_input)
 			return std::optional<SyncState>{};
-		return make_error(Errc::cant_create, text.error().message);
+		return make_error(Errc::cant_create, text.error().message + afresh);
 	}
 	// A state we cannot read is refused rather than guessed at: forgetting which peers
 	// are ours would leave removed nodes on the hub for good.
 	auto bad = [&](const std::string &why) {
-		return make_error(Errc::cant_create,
-		                  path.string() + ": " + why +
-		                          "; remove it to let sync start afresh "
-		                          "(peers it managed then stay until --prune)");
+		return make_error(Errc::cant_create, path.string() + ": " + why + afresh);
 	};
 	json j;
 	try {
@@ -333,14 +335,17 @@ Result<std::optional<SyncState>> load_sync_state(const std::string &ifname)
 	auto jpath = sync_journal_path(ifname);
 	auto jtext = read_bounded_file(jpath, "sync journal", kMaxSyncStateBytes, Errc::cant_create,
 	                               Errc::cant_create);
+	const std::string journal_afresh = "; remove it and " + path.filename().string() +
+	                                   " to let sync start afresh "
+	                                   "(peers it managed then stay until --prune)";
 	if (!jtext) {
 		if (jtext.error().code == Errc::no_input)
 			return std::optional<SyncState>{std::move(s)};
-		return make_error(Errc::cant_create, jtext.error().message);
+		return make_error(Errc::cant_create, jtext.error().message + journal_afresh);
 	}
 	std::string_view jt = *jtext;
 	size_t nl = jt.find('\n');
-	std::string head_generation;
+	std::optional<std::string> head_generation;
 	if (nl != std::string_view::npos) {
 		try {
 			auto h = json::parse(jt.substr(0, nl));
@@ -350,9 +355,16 @@ Result<std::optional<SyncState>> load_sync_state(const std::string &ifname)
 		} catch (const json::exception &) {
 		}
 	}
-	// Another snapshot's journal (its header is written whole, with its first round):
+	// The header is written whole with the first round (a temp and a rename), never
+	// torn by a crash: a journal without one is damaged, and its rounds (peers sync
+	// added) cannot be told stale, so it is refused.
+	if (!head_generation)
+		return make_error(Errc::cant_create,
+		                  jpath.string() + ":1: not a journal header ({\"generation\"})" +
+		                          journal_afresh);
+	// Another snapshot's journal (the snapshot written, the journal not yet removed):
 	// stale, replaced by the next round's.
-	if (head_generation != s.generation)
+	if (*head_generation != s.generation)
 		return std::optional<SyncState>{std::move(s)};
 	std::vector<FeedNode> changes;
 	size_t pos = nl + 1;
@@ -396,12 +408,9 @@ Result<std::optional<SyncState>> load_sync_state(const std::string &ifname)
 				s.journal_torn = true;
 				break;
 			}
-			return make_error(Errc::cant_create,
-			                  jpath.string() + ":" + std::to_string(line) + ": " +
-			                          *why + "; remove it and " +
-			                          path.filename().string() +
-			                          " to let sync start afresh "
-			                          "(peers it managed then stay until --prune)");
+			return make_error(Errc::cant_create, jpath.string() + ":" +
+			                                             std::to_string(line) + ": " +
+			                                             *why + journal_afresh);
 		}
 		s.revision = l["revision"].get<int64_t>();
 		for (auto &k : *removed)

@@ -238,6 +238,68 @@ live_node_keys() { cp_sql 'SELECT wireguard_public_key FROM nodes WHERE NOT dele
 	hub_has_peer "$third"
 }
 
+@test "a damaged, huge or hostile sync state or journal: 73 with one line naming it, no peer changed" {
+	node_register_config
+	run node_wgn register "$NODE_IF"
+	assert_success
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	# A round of changes: the journal has a header and a line.
+	run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 1 1
+	assert_success
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	local snap="$HUB_DIR/state/$HUB_IF.sync.json" journal="$HUB_DIR/state/$HUB_IF.sync.journal"
+	[ "$(wc -l <"$journal")" -eq 2 ]
+	cp "$snap" "$BATS_TEST_TMPDIR/good.json"
+	cp "$journal" "$BATS_TEST_TMPDIR/good.journal"
+	# Pending: one more node, which no refused run may add.
+	run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 1 2
+	assert_success
+	local pending="${output#* }" before damage file start
+	before="$(hub_peers | sort)"
+	for damage in snap:cut snap:not-json snap:fifo snap:dir snap:huge snap:dev-zero \
+		journal:fifo journal:dir journal:huge journal:no-header journal:bad-middle journal:not-json; do
+		rm -rf "$snap" "$journal"
+		cp "$BATS_TEST_TMPDIR/good.json" "$snap"
+		cp "$BATS_TEST_TMPDIR/good.journal" "$journal"
+		file="$snap"
+		[ "${damage%%:*}" = snap ] || file="$journal"
+		case "${damage#*:}" in
+		cut) head -c 100 "$BATS_TEST_TMPDIR/good.json" >"$file" ;;
+		not-json) printf 'not json\n' >"$file" ;;
+		fifo) rm "$file" && mkfifo "$file" ;;
+		dir) rm "$file" && mkdir "$file" ;;
+		huge) truncate -s 65M "$file" ;;
+		dev-zero) rm "$file" && ln -s /dev/zero "$file" ;;
+		no-header) tail -n +2 "$BATS_TEST_TMPDIR/good.journal" >"$file" ;;
+		bad-middle) { head -n 1 "$BATS_TEST_TMPDIR/good.journal"; echo '{"revision":'; tail -n 1 "$BATS_TEST_TMPDIR/good.journal"; } >"$file" ;;
+		esac
+		start=$SECONDS
+		run --separate-stderr hub_wgn sync "$HUB_IF"
+		[ "$status" -eq 73 ] || fail "$damage: exit $status: $stderr"
+		[ $((SECONDS - start)) -le 5 ] || fail "$damage: took $((SECONDS - start)) s"
+		[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "$damage: not one line: $stderr"
+		[[ "$stderr" == *"$file"* ]] || fail "$damage: the file is not named: $stderr"
+		[ "$(hub_peers | sort)" = "$before" ] || fail "$damage: peers changed: $(hub_peers)"
+	done
+	# A journal whose last line was cut short (a writer killed mid-line) is no damage:
+	# that round is fetched again.
+	rm -rf "$snap" "$journal"
+	cp "$BATS_TEST_TMPDIR/good.json" "$snap"
+	head -c -20 "$BATS_TEST_TMPDIR/good.journal" >"$journal"
+	run --separate-stderr hub_wgn sync "$HUB_IF"
+	assert_success
+	diff <(hub_peers | sort) <(live_node_keys)
+	# Both removed, as the refusals say: sync starts afresh with a full listing.
+	rm -f "$snap" "$journal"
+	run --separate-stderr hub_wgn -v sync "$HUB_IF"
+	assert_success
+	[[ "$stderr" == *"since=0&"* ]]
+	diff <(hub_peers | sort) <(live_node_keys)
+	hub_has_peer "$pending"
+}
+
 @test "fail static: garbage, a revision going backwards or a refused token change no peer" {
 	node_register_config
 	run node_wgn register "$NODE_IF"

@@ -579,6 +579,53 @@ TEST_CASE("a sync state that is not ours is refused (73), not guessed at", "[syn
 		REQUIRE(!st);
 		CHECK(st.error().code == Errc::cant_create);
 	}
+	// Not a regular file, or over the cap: refused too (not read as no state, which
+	// would forget the managed peers and write a new snapshot over it), without waiting
+	// on a FIFO or reading 65 MiB.
+	auto snap = s.dir / "state" / "wgh.sync.json";
+	auto refused = [&](const std::string &what) {
+		auto st = ops::load_sync_state("wgh");
+		REQUIRE(!st);
+		CHECK(st.error().code == Errc::cant_create);
+		CHECK(st.error().message.find(what) != std::string::npos);
+		CHECK(st.error().message.find("remove it") != std::string::npos);
+	};
+	std::filesystem::remove(snap);
+	REQUIRE(mkfifo(snap.c_str(), 0644) == 0);
+	refused("a FIFO");
+	std::filesystem::remove(snap);
+	std::filesystem::create_directory(snap);
+	refused("a directory");
+	std::filesystem::remove(snap);
+	s.write("state/wgh.sync.json", "", 0644);
+	std::filesystem::resize_file(snap, (size_t{64} << 20) + 1);
+	refused("larger than 64 MiB");
+
+	// The journal: the same, and one whose first line is not its header is damaged (the
+	// header is written whole with the first round), not stale.
+	s.write("state/wgh.sync.json",
+	        R"({"revision":1,"managed":[],"nodes":[],"generation":"0123456789abcdef"})", 0644);
+	auto journal = s.dir / "state" / "wgh.sync.journal";
+	REQUIRE(mkfifo(journal.c_str(), 0644) == 0);
+	refused("a FIFO");
+	std::filesystem::remove(journal);
+	std::filesystem::create_directory(journal);
+	refused("a directory");
+	std::filesystem::remove(journal);
+	for (std::string text : {"", "garbage\n", "{\"generation\":\"0123456789abcdef\"}",
+	                         "[]\n{\"revision\":2}\n", "{\"generation\":7}\n"}) {
+		s.write("state/wgh.sync.journal", text, 0644);
+		refused("wgh.sync.journal");
+	}
+	s.write("state/wgh.sync.journal", "", 0644);
+	std::filesystem::resize_file(journal, (size_t{64} << 20) + 1);
+	refused("larger than 64 MiB");
+	// Another snapshot's journal is stale: ignored.
+	s.write("state/wgh.sync.journal", "{\"generation\":\"fedcba9876543210\"}\n", 0644);
+	auto st = ops::load_sync_state("wgh");
+	REQUIRE(st);
+	REQUIRE(*st);
+	CHECK((*st)->revision == 1);
 }
 
 namespace {
@@ -948,6 +995,7 @@ TEST_CASE("sync records a round before it changes the device: a state it cannot 
 	CHECK(r.result_error()->message.find("wgh.sync.json") != std::string::npos);
 	CHECK(wg.sets == 0);
 	CHECK(wg.dev.peers.empty());
+	t.script.clear(); // refused before the feed, too, since the state cannot be read
 	std::filesystem::remove(s.dir / "state");
 	t.script.push_back(response(200, a));
 	REQUIRE(!ops::sync(cfg, opt).result_error());
