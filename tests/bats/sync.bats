@@ -238,6 +238,104 @@ live_node_keys() { cp_sql 'SELECT wireguard_public_key FROM nodes WHERE NOT dele
 	hub_has_peer "$third"
 }
 
+# sync_killed_at CALL N: wgn -v sync on the hub, SIGKILLed by strace at its Nth CALL
+# system call (write: each progress and "wg set" line, the journal's line or a temp's
+# content; sendto: each request to the control plane and to the hub's daemon; fdatasync
+# and fsync; rename). Sets KILLED_RC (137 when it was killed).
+sync_killed_at() {
+	KILLED_RC=0
+	ip netns exec "$HUB_NS" env WGN_RUN_DIR="$HUB_DIR/run" WGN_STATE_DIR="$HUB_DIR/state" \
+		WGN_CONFIG_DIR="$HUB_DIR/etc" \
+		strace -o /dev/null -e trace="$1" -e inject="$1":signal=SIGKILL:when="$2" \
+		"$WGN" -v sync "$HUB_IF" >"$BATS_TEST_TMPDIR/killed-$1-$2.out" 2>&1 </dev/null ||
+		KILLED_RC=$?
+}
+
+# Right after a kill: the snapshot is absent or whole JSON, and every whole line of the
+# journal is JSON (a last line cut short is allowed: the next run ignores it).
+assert_sync_state_whole() {
+	local snap="$HUB_DIR/state/$HUB_IF.sync.json" journal="$HUB_DIR/state/$HUB_IF.sync.journal"
+	if [ -e "$snap" ]; then
+		python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$snap" || fail "$snap is torn"
+	fi
+	if [ -e "$journal" ]; then
+		python3 -c '
+import json, sys
+text = open(sys.argv[1]).read()
+for line in text.split("\n")[:-1]:
+    json.loads(line)' "$journal" || fail "$journal has a torn line before its last: $(cat "$journal")"
+	fi
+}
+
+@test "kill -9 at every step of sync (strace), then sync again: converges, nothing left behind" {
+	requires_cmd strace
+	local next=1 call n steps total=0 mode id
+	# pending [fresh]: two nodes to register (and, unless fresh, the oldest live one
+	# deleted) before the killed run: each kill stops a round of several changes.
+	pending() {
+		run python3 "$BATS_TEST_DIRNAME/register_many.py" "$CP_URL" "$CP_TOKEN_FILE" 2 "$next"
+		assert_success
+		next=$((next + 2))
+		if [ "${1:-}" != fresh ]; then
+			id="$(cp_sql 'SELECT node_id FROM nodes WHERE NOT deleted ORDER BY revision LIMIT 1')"
+			cp_admin DELETE "/nodes/$id"
+		fi
+	}
+	pending fresh
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	# journal: the state has a snapshot and each round appends a line (the first one
+	# creates the journal: a temp and a rename). fresh: the state removed before each
+	# run (peers are all live nodes then), so that the round writes a snapshot; only
+	# additions are pending, since a removed state forgets what sync managed.
+	for mode in journal:write journal:sendto journal:fdatasync fresh:write fresh:fsync fresh:rename; do
+		call="${mode#*:}"
+		steps=0
+		for n in $(seq 1 40); do
+			if [ "${mode%%:*}" = fresh ]; then
+				pending fresh
+				rm -f "$HUB_DIR/state/$HUB_IF".sync.*
+			else
+				pending
+			fi
+			sync_killed_at "$call" "$n"
+			if [ "$KILLED_RC" -ne 137 ]; then
+				[ "$KILLED_RC" -eq 0 ] ||
+					fail "sync at $call #$n exited $KILLED_RC: $(cat "$BATS_TEST_TMPDIR/killed-$call-$n.out")"
+				break
+			fi
+			steps=$n
+			assert_sync_state_whole
+			# One of the killed round's new nodes deleted before the next run: if the
+			# killed run had added its peer without recording it, nothing would ever
+			# remove it.
+			id="$(cp_sql 'SELECT node_id FROM nodes WHERE NOT deleted ORDER BY revision DESC LIMIT 1')"
+			cp_admin DELETE "/nodes/$id"
+			run --separate-stderr hub_wgn sync "$HUB_IF"
+			[ "$status" -eq 0 ] || fail "sync after a kill at $call #$n ($mode): $status $stderr"
+			diff <(hub_peers | sort) <(live_node_keys) ||
+				fail "after a kill at $call #$n ($mode), the hub's peers are not the control plane's nodes"
+			[ -z "$(find "$HUB_DIR/state" -name '*.tmp-*')" ] ||
+				fail "a temp file left after a kill at $call #$n ($mode): $(ls "$HUB_DIR/state")"
+		done
+		echo "# $mode: killed at $steps steps" >&3
+		total=$((total + steps))
+		case "$mode" in
+		journal:write | fresh:write) [ "$steps" -ge 5 ] || fail "$mode: stopped at only $steps steps" ;;
+		*) [ "$steps" -ge 1 ] || fail "$mode: never stopped" ;;
+		esac
+	done
+	# Every peer that sync added is one it manages, whatever the kills: with every node
+	# deleted, sync removes them all.
+	for id in $(cp_sql 'SELECT node_id FROM nodes WHERE NOT deleted'); do
+		cp_admin DELETE "/nodes/$id"
+	done
+	run hub_wgn sync "$HUB_IF"
+	assert_success
+	[ -z "$(hub_peers)" ] || fail "peers left that sync does not manage: $(hub_peers)"
+	[ -z "$(find "$HUB_DIR/state" -name '*.tmp-*')" ]
+}
+
 @test "a damaged, huge or hostile sync state or journal: 73 with one line naming it, no peer changed" {
 	node_register_config
 	run node_wgn register "$NODE_IF"
