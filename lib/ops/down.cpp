@@ -2,9 +2,11 @@
 
 #include "connect.h"
 #include "dataplane.h"
+#include "fsutil.h"
 #include "lock.h"
 #include "log.h"
 #include "observe.h"
+#include "rotate.h"
 #include "uapi.h"
 
 namespace wgn::ops {
@@ -43,6 +45,10 @@ DownOutcome down(const Config &cfg)
 	auto lock = InterfaceLock::acquire(dev);
 	if (!lock)
 		return fail(lock.error());
+	// What a rotation killed while it wrote its key left, where the temp has a name
+	// (fsutil.h): the new key, in the key's directory, until its next write.
+	if (cfg.interface.private_key_file)
+		remove_dead_temps(pending_key_path(cfg));
 	auto rtnl = Rtnl::open();
 	if (!rtnl)
 		return fail(rtnl.error());

@@ -66,7 +66,8 @@ public:
 	virtual Status lock(const std::string &ifname) = 0;
 	virtual void unlock() = 0;
 	// The pending key: nullopt when there is no such file; an error when it is there
-	// but unreadable, not a key, or readable by group or others.
+	// but unreadable, not a key, or readable by group or others. The system's first
+	// removes the temps of p whose writer no longer runs (remove_dead_temps).
 	virtual Result<std::optional<SecretKey>>
 	read_pending_key(const std::filesystem::path &p) = 0;
 	virtual Result<SecretKey> generate_key() = 0;

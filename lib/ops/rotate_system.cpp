@@ -39,6 +39,9 @@ public:
 	void unlock() override { lock_.reset(); }
 	Result<std::optional<SecretKey>> read_pending_key(const std::filesystem::path &p) override
 	{
+		// A rotation killed while it wrote the key, where the temp has a name
+		// (fsutil.h), left the key there: gone once its writer is.
+		remove_dead_temps(p);
 		struct stat st {};
 		if (lstat(p.c_str(), &st) < 0) {
 			if (errno == ENOENT)

@@ -139,17 +139,27 @@ assert "\ufffd" in json.dumps(j, ensure_ascii=False), j
 	refute_output --partial "wgn_up{interface=broken}"
 }
 
-@test "health --textfile-dir: wgn_NAME.prom per interface, renamed into place, nothing else left" {
+@test "health --textfile-dir: wgn_NAME.prom per interface, linked or renamed into place whole, nothing else left" {
 	requires_cmd strace
-	run -2 strace -f -qq -o "$BATS_TEST_TMPDIR/trace" -e trace=openat,rename,renameat,renameat2 \
-		"$WGN" --config-dir "$CONF_DIR" health --all --textfile-dir "$PROM_DIR"
-	run ls -A "$PROM_DIR"
-	assert_output "$(printf 'wgn_wgnhx0.prom\nwgn_wgnhx1.prom')"
-	# Written through a temp file and a rename, never opened in place.
-	run grep -E "rename.*wgn_wgnhx0.prom\.tmp-[0-9]+\.[A-Za-z0-9]{6}\".*wgn_wgnhx0.prom\"" "$BATS_TEST_TMPDIR/trace"
+	local trace="$BATS_TEST_TMPDIR/trace" n
+	for n in 1 2; do
+		run -2 strace -f -qq -o "$trace.$n" \
+			-e trace=openat,rename,renameat,renameat2,linkat \
+			"$WGN" --config-dir "$CONF_DIR" health --all --textfile-dir "$PROM_DIR"
+		run ls -A "$PROM_DIR"
+		assert_output "$(printf 'wgn_wgnhx0.prom\nwgn_wgnhx1.prom')"
+		# Written into a file without a name (O_TMPFILE), never opened in place.
+		run grep -E "openat\(.*\"$PROM_DIR\", O_WRONLY\|O_CLOEXEC\|O_TMPFILE, 0600\)" "$trace.$n"
+		[ "${#lines[@]}" = 2 ] || fail "$(cat "$trace.$n")"
+		run grep -E "openat\(.*wgn_wgnhx0.prom" "$trace.$n"
+		assert_failure
+	done
+	# The first time, the whole file is linked in under its own name; then it is linked
+	# as a temp and renamed over the one there.
+	run grep -E "linkat\(AT_FDCWD, \"/proc/self/fd/[0-9]+\", AT_FDCWD, \"$PROM_DIR/wgn_wgnhx0.prom\", AT_SYMLINK_FOLLOW\) = 0" "$trace.1"
 	assert_success
-	run grep -E "openat\(.*wgn_wgnhx0.prom\"" "$BATS_TEST_TMPDIR/trace"
-	assert_failure
+	run grep -E "rename\(\"$PROM_DIR/wgn_wgnhx0.prom\.tmp-[0-9]+\.[A-Za-z0-9]{6}\", \"$PROM_DIR/wgn_wgnhx0.prom\"\) = 0" "$trace.2"
+	assert_success
 	run -0 grep -c '^wgn_health_status{interface="wgnhx0",status="disconnected"} 1$' "$PROM_DIR/wgn_wgnhx0.prom"
 	# stdout still has the result in the format asked for.
 	run -2 "$WGN" --config-dir "$CONF_DIR" health wgnhx0 --textfile-dir "$PROM_DIR"

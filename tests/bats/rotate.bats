@@ -210,9 +210,10 @@ assert_works_on_key_file() {
 #                registration's), after the registration state was saved
 #   switched     the first socket(2) after the daemon's "errno=0" to the switch: every
 #                socket(2) is held 1 s (delay_enter), and the test kills wgn there
-#   verified     the 3rd rename(2): NAME.key.new over NAME.key (1st: the pending key's
-#                temp, 2nd: the registration state's)
-#   committed    the 4th rename(2): the run state for the new key, the key file replaced
+#   verified     the 2nd rename(2): NAME.key.new over NAME.key (the 1st: the registration
+#                state's temp over the state; the pending key, new, is linked in whole
+#                without a rename: fsutil.h)
+#   committed    the 3rd rename(2): the run state for the new key, the key file replaced
 # Sets KILLED_RC (137: killed) and KILLED_OUT.
 rotate_killed_at() {
 	local step="$1" inject trace="$BATS_TEST_TMPDIR/rotate.$1.trace"
@@ -221,8 +222,8 @@ rotate_killed_at() {
 	key_written) inject=write:signal=SIGKILL:when=2 ;;
 	registered) inject=connect:signal=SIGKILL:when=3 ;;
 	switched) inject=socket:delay_enter=1000000 ;;
-	verified) inject=rename:signal=SIGKILL:when=3 ;;
-	committed) inject=rename:signal=SIGKILL:when=4 ;;
+	verified) inject=rename:signal=SIGKILL:when=2 ;;
+	committed) inject=rename:signal=SIGKILL:when=3 ;;
 	*) fail "no such step: $step" ;;
 	esac
 	KILLED_OUT="$BATS_TEST_TMPDIR/rotate.$step.out"
@@ -282,6 +283,89 @@ assert_killed_after() {
 	done
 	# Each kill from key_written on left a key that up took: five new keys.
 	[ "$(wg pubkey <"$KEY_FILE")" != "$OLD_PUB" ]
+}
+
+# key_write_killed [STRACE ARGS...]: wgn -v rotate in the node namespace, SIGKILLed by
+# strace at its 1st write(2), the new private key into its file (the trace: openat and
+# write). Sets KILLED_RC, KILLED_TRACE.
+key_write_killed() {
+	KILLED_TRACE="$BATS_TEST_TMPDIR/keywrite.trace"
+	KILLED_RC=0
+	ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
+		WGN_CONFIG_DIR="$NODE_CONF_DIR" \
+		strace -qq -yy -s 0 -o "$KILLED_TRACE" -e trace=openat,write "$@" \
+		-e inject=write:signal=SIGKILL:when=1 "$WGN" -v rotate "$NODE_IF" \
+		>"$BATS_TEST_TMPDIR/keywrite.out" 2>&1 </dev/null 3>&- || KILLED_RC=$?
+	[ "$KILLED_RC" = 137 ] || fail "rotate was not killed ($KILLED_RC): $(cat "$BATS_TEST_TMPDIR/keywrite.out")"
+	# The write stopped is the key's: 44 characters of base64 and a newline, into a
+	# file in the key's directory.
+	grep -qE "^write\([0-9]+<$NODE_CONF_DIR/[^>]*>(\(deleted\))?, \"\"\.\.\., 45\)" "$KILLED_TRACE" ||
+		fail "not the key's write: $(grep ^write "$KILLED_TRACE")"
+}
+
+# wgn-rotate(8): the new key is written into a file without a name (O_TMPFILE) that is
+# linked in as NAME.key.new once whole and on disk: a rotate killed meanwhile leaves no
+# file of the key at all (it left NAME.key.new.tmp-PID.XXXXXX, 0600, until the next
+# rotate).
+@test "kill -9 while rotate writes the new key: no file of it is left, not even a temp; up works on the key file's key" {
+	requires_cmd strace
+	local before
+	before="$(ls -A "$NODE_CONF_DIR")"
+	key_write_killed
+	[ "$(ls -A "$NODE_CONF_DIR")" = "$before" ] || fail "left in $NODE_CONF_DIR: $(ls -A "$NODE_CONF_DIR")"
+	grep -qE "^openat\(.*\"$NODE_CONF_DIR\", O_WRONLY\|O_CLOEXEC\|O_TMPFILE, 0600\) = [0-9]+<$NODE_CONF_DIR/#[0-9]+>\(deleted\)" \
+		"$KILLED_TRACE" || fail "the key's file has a name: $(grep ^openat "$KILLED_TRACE" | tail -3)"
+	[ "$(cp_key)" = "$OLD_PUB" ] && [ "$(iface_pub)" = "$OLD_PUB" ]
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_success
+	[ "$(wg pubkey <"$KEY_FILE")" = "$OLD_PUB" ]
+	assert_works_on_key_file
+	[ "$(ls -A "$NODE_CONF_DIR")" = "$before" ] || fail "left in $NODE_CONF_DIR: $(ls -A "$NODE_CONF_DIR")"
+}
+
+# Where the key's directory has no O_TMPFILE (overlayfs before Linux 6.7, NFS, vfat;
+# made here by strace failing that open with EOPNOTSUPP), the temp is named from the
+# start and a kill leaves it: up and down remove it once its writer is dead (the
+# regular files named exactly NAME.key.new.tmp-PID.XXXXXX of a PID that runs nothing),
+# never anything else.
+@test "no O_TMPFILE for the key: a kill at its write leaves a named temp, which up and down remove, and nothing else" {
+	requires_cmd strace
+	local k leftover dead cmd f
+	# Which openat(2) is the O_TMPFILE one: a rotation killed at the same write makes
+	# the same calls up to there.
+	key_write_killed
+	k="$(grep -c '^openat(' <(sed -n '1,/O_TMPFILE/p' "$KILLED_TRACE"))"
+	grep -q 'O_TMPFILE' "$KILLED_TRACE" || fail "no O_TMPFILE open: $(cat "$KILLED_TRACE")"
+	for cmd in up down; do
+		key_write_killed -e inject=openat:error=EOPNOTSUPP:when="$k"
+		grep -q 'O_TMPFILE, 0600) = -1 EOPNOTSUPP (Operation not supported) (INJECTED)' "$KILLED_TRACE" ||
+			fail "the O_TMPFILE open was not failed: $(grep ^openat "$KILLED_TRACE" | tail -3)"
+		leftover="$(compgen -G "$KEY_FILE.new.tmp-*")" || fail "no temp left: $(ls -A "$NODE_CONF_DIR")"
+		[ "$(stat -c %a "$leftover")" = 600 ]
+		dead="${leftover#"$KEY_FILE.new.tmp-"}"
+		dead="${dead%%.*}"
+		! kill -0 "$dead" 2>/dev/null || fail "the killed rotate's pid $dead runs"
+		# Alike, but not a dead rotation's temp of this interface's key: all stay.
+		echo precious >"$BATS_TEST_TMPDIR/precious"
+		ln -sf "$BATS_TEST_TMPDIR/precious" "$KEY_FILE.new.tmp-$dead.Symlnk"
+		touch "$KEY_FILE.new.tmp-$$.Alive1" "$KEY_FILE.new.tmp-$dead.Ab12Cd.bak" \
+			"$KEY_FILE.new.tmp-$dead.Ab12" "$NODE_CONF_DIR/wgother.key.new.tmp-$dead.Ab12Cd"
+		mkdir -p "$KEY_FILE.new.tmp-$dead.Dir123"
+		run --separate-stderr node_wgn "$cmd" "$NODE_IF"
+		assert_success
+		[ ! -e "$leftover" ] || fail "$cmd left $leftover"
+		for f in "$KEY_FILE.new.tmp-$dead.Symlnk" "$KEY_FILE.new.tmp-$$.Alive1" \
+			"$KEY_FILE.new.tmp-$dead.Ab12Cd.bak" "$KEY_FILE.new.tmp-$dead.Ab12" \
+			"$NODE_CONF_DIR/wgother.key.new.tmp-$dead.Ab12Cd" "$KEY_FILE.new.tmp-$dead.Dir123"; do
+			[ -e "$f" ] || [ -L "$f" ] || fail "$cmd removed $f"
+		done
+		[ "$(cat "$BATS_TEST_TMPDIR/precious")" = precious ]
+		rm -rf "$NODE_CONF_DIR"/*.tmp-*
+	done
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_success
+	[ "$(wg pubkey <"$KEY_FILE")" = "$OLD_PUB" ]
+	assert_works_on_key_file
 }
 
 # The control plane took the new key, rotate was killed, and the control plane is gone
@@ -388,12 +472,13 @@ assert_killed_after() {
 	new_priv="$(cat "$KEY_FILE")"
 	[ "$new_priv" != "$old_priv" ]
 	grep -q "execve(\"$WGN\"" "$BATS_TEST_TMPDIR/trace"
-	# The only write of a private key is the new key into the temp file of NAME.key.new.
+	# The only write of a private key is the new key into a file without a name
+	# (O_TMPFILE) in the key's directory, linked in as NAME.key.new once whole.
 	for secret in "$old_priv" "$new_priv" "$(cat "$NODE_CONF_DIR/$NODE_IF.token")"; do
 		hex="$(base64 -d <<<"$secret" 2>/dev/null | od -An -tx1 | tr -d ' \n')"
 		run grep -F -e "$secret" "$BATS_TEST_TMPDIR/trace"
 		if [ "$secret" = "$new_priv" ]; then
-			[ "${#lines[@]}" = 1 ] && [[ ${lines[0]} == *"write("*"<$KEY_FILE.new."* ]] ||
+			[ "${#lines[@]}" = 1 ] && [[ ${lines[0]} == *"write("*"<$NODE_CONF_DIR/#"*">(deleted), "* ]] ||
 				fail "the new key is written elsewhere: $output"
 		else
 			[ "${#lines[@]}" = 0 ] || fail "a secret is in the trace: $output"

@@ -241,7 +241,8 @@ live_node_keys() { cp_sql 'SELECT wireguard_public_key FROM nodes WHERE NOT dele
 # sync_killed_at CALL N: wgn -v sync on the hub, SIGKILLed by strace at its Nth CALL
 # system call (write: each progress and "wg set" line, the journal's line or a temp's
 # content; sendto: each request to the control plane and to the hub's daemon; fdatasync
-# and fsync; rename). Sets KILLED_RC (137 when it was killed).
+# and fsync; linkat: a state file that was not there gets its name, whole, fsutil.h).
+# Sets KILLED_RC (137 when it was killed).
 sync_killed_at() {
 	KILLED_RC=0
 	ip netns exec "$HUB_NS" env WGN_RUN_DIR="$HUB_DIR/run" WGN_STATE_DIR="$HUB_DIR/state" \
@@ -285,10 +286,10 @@ for line in text.split("\n")[:-1]:
 	run hub_wgn sync "$HUB_IF"
 	assert_success
 	# journal: the state has a snapshot and each round appends a line (the first one
-	# creates the journal: a temp and a rename). fresh: the state removed before each
+	# creates the journal: a file linked in whole). fresh: the state removed before each
 	# run (peers are all live nodes then), so that the round writes a snapshot; only
 	# additions are pending, since a removed state forgets what sync managed.
-	for mode in journal:write journal:sendto journal:fdatasync fresh:write fresh:fsync fresh:rename; do
+	for mode in journal:write journal:sendto journal:fdatasync fresh:write fresh:fsync fresh:linkat; do
 		call="${mode#*:}"
 		steps=0
 		for n in $(seq 1 40); do

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 #include "fsutil.h"
 #include "runstate.h"
@@ -136,6 +137,68 @@ TEST_CASE("a temp left by a writer killed before its rename goes with the next w
 	CHECK_FALSE(std::filesystem::exists(state));
 	CHECK_FALSE(std::filesystem::exists(dead2));
 	CHECK(std::filesystem::exists(live));
+}
+
+TEST_CASE("only a dead writer's regular temp of that very file is removed, never through a link")
+{
+	RunDir d;
+	const pid_t dead = dead_pid();
+	const std::string p = std::to_string(dead);
+	auto at = [&](const std::string &name) { return d.dir / name; };
+	std::ofstream(at("precious")) << "keep";
+	std::filesystem::create_symlink(at("precious"), at("wg0.json.tmp-" + p + ".Symlnk"));
+	std::filesystem::create_directory(at("wg0.json.tmp-" + p + ".Dir123"));
+	const std::string alike[] = {
+	        "wg0.json.tmp-" + p + ".a1B2c",  "wg0.json.tmp-" + p + ".a1B2c3d",
+	        "wg0.json.tmp-" + p + ".a1B2c!", "wg0.json.tmp-0" + p + ".a1B2c3",
+	        "wg1.json.tmp-" + p + ".a1B2c3", "xwg0.json.tmp-" + p + ".a1B2c3",
+	        "wg0.json.tmp-" + p + ".a1B2c3~"};
+	for (auto &n : alike)
+		std::ofstream(at(n)) << "";
+	auto dead_temp = at("wg0.json.tmp-" + p + ".a1B2c3");
+	std::ofstream(dead_temp) << "";
+
+	remove_dead_temps(d.dir / "wg0.json");
+	CHECK_FALSE(std::filesystem::exists(dead_temp));
+	CHECK(std::filesystem::is_symlink(at("wg0.json.tmp-" + p + ".Symlnk")));
+	CHECK(std::filesystem::is_directory(at("wg0.json.tmp-" + p + ".Dir123")));
+	CHECK(std::filesystem::exists(at("precious")));
+	for (auto &n : alike)
+		CHECK(std::filesystem::exists(at(n)));
+}
+
+TEST_CASE(
+        "write_file_atomic: a new file and a replaced one, whole, with their mode, nothing beside")
+{
+	RunDir d;
+	auto path = d.dir / "secret";
+	auto only = [&] {
+		std::vector<std::string> names;
+		for (auto &e : std::filesystem::directory_iterator(d.dir))
+			names.push_back(e.path().filename().string());
+		return names;
+	};
+	for (const char *text : {"first\n", "second, longer\n"}) {
+		REQUIRE(write_file_atomic(path, text, 0600).ok());
+		CHECK(*read_file(path) == text);
+		struct stat sb {};
+		REQUIRE(lstat(path.c_str(), &sb) == 0);
+		CHECK((sb.st_mode & 0777) == 0600);
+		CHECK(sb.st_nlink == 1);
+		CHECK(only() == std::vector<std::string>{"secret"});
+	}
+	REQUIRE(write_file_atomic(path, "public\n", 0644).ok());
+	struct stat sb {};
+	REQUIRE(stat(path.c_str(), &sb) == 0);
+	CHECK((sb.st_mode & 0777) == 0644);
+	// A directory in the way: 73, naming the file, nothing left.
+	auto dir = d.dir / "adir";
+	std::filesystem::create_directory(dir);
+	auto st = write_file_atomic(dir, "x", 0644);
+	REQUIRE_FALSE(st.ok());
+	CHECK(st.error().code == Errc::cant_create);
+	CHECK_THAT(st.error().message, Catch::Contains("cannot write " + dir.string()));
+	CHECK(only().size() == 2);
 }
 
 TEST_CASE("a kernel run state has a null daemon pid")
