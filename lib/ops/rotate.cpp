@@ -135,6 +135,16 @@ RotateOutcome rotate(Config &cfg, RotateEffects &fx)
 	const double deadline = start + cfg.connect.timeout;
 	auto elapsed = [&] { out.seconds = fx.now() - start; };
 	fx.checkpoint(out.reached = RotateStep::locked);
+	// Waited for the lock: another rotate may have replaced the key file meanwhile, and
+	// the control plane has its key now; this one rotates from that key.
+	auto newer = fx.newer_key(cfg);
+	if (!newer)
+		return elapsed(), failed(newer.error());
+	if (*newer) {
+		cfg = with_key(cfg, **newer);
+		newer->reset();
+		out.old_public_key = base64_encode(cfg.interface.public_key);
+	}
 
 	auto device = fx.get_device(dev);
 	if (!device)
@@ -285,10 +295,24 @@ RotateOutcome rotate(Config &cfg, RotateEffects &fx)
 	return out;
 }
 
-PendingKey settle_pending_key(const Config &cfg, RotateEffects &fx, std::string *note)
+PendingKey settle_pending_key(const Config &loaded, RotateEffects &fx, std::string *note)
 {
 	PendingKey found;
-	if (!cfg.interface.private_key_file || !cfg.control_plane || cfg.is_hub_config)
+	if (!loaded.interface.private_key_file)
+		return found;
+	// Loaded before the lock: a rotate that held it meanwhile may have replaced the key
+	// file, and the hubs and the control plane have that key now, not the loaded one.
+	std::optional<Config> current;
+	if (auto newer = fx.newer_key(loaded); !newer) {
+		*note = loaded.interface.name + ": " + newer.error().message +
+		        "; going on with the key read before the lock";
+	} else if (*newer) {
+		current = with_key(loaded, **newer);
+		newer->reset();
+		found.taken = current;
+	}
+	const Config &cfg = current ? *current : loaded;
+	if (!cfg.control_plane || cfg.is_hub_config)
 		return found;
 	const auto path = pending_key_path(cfg);
 	const std::string &dev = cfg.interface.name;

@@ -70,6 +70,13 @@ public:
 	// removes the temps of p whose writer no longer runs (remove_dead_temps).
 	virtual Result<std::optional<SecretKey>>
 	read_pending_key(const std::filesystem::path &p) = 0;
+	// The key in private_key_file now, when it is not cfg's: the config was loaded
+	// before the lock, and a rotate that held it meanwhile replaced the file. nullopt:
+	// the same key (the fakes' default: nothing changed). Errors as the config loader's.
+	virtual Result<std::optional<SecretKey>> newer_key(const Config &)
+	{
+		return std::optional<SecretKey>();
+	}
 	virtual Result<SecretKey> generate_key() = 0;
 	// Atomically, 0600 (temp file, fsync, rename, fsync of the directory).
 	virtual Status write_pending_key(const std::filesystem::path &p, const SecretKey &k) = 0;
@@ -108,7 +115,9 @@ std::filesystem::path pending_key_path(const Config &cfg);
 
 // The flow:
 //  1. private_key_file and [control_plane] (else config, 78), a node's config (a hub's
-//     own: 78), CAP_NET_ADMIN (77), the lock, the device (not up: unavailable, 69).
+//     own: 78), CAP_NET_ADMIN (77), the lock, the key file read again (a rotate that
+//     held the lock meanwhile replaced it: cfg takes its key), the device (not up:
+//     unavailable, 69).
 //  2. The new key: the pending key file's when there is one (an interrupted rotation:
 //     resumed), else a new one written there (0600, atomic).
 //  3. Registered with previous_public_key = the old key and the node's token. A
@@ -140,7 +149,9 @@ struct PendingKey {
 	std::optional<Config> unanswered;
 };
 
-// What `up` does first under its lock when it finds a pending key (a rotation that was
+// What `up` does first under its lock: reads the key file again (a rotate that held the
+// lock while up waited replaced it: taken is the config with its key, unless the
+// pending key below is taken), and when it finds a pending key (a rotation that was
 // killed): asks the control plane to take the new key with previous_public_key = the
 // old one. Taken: the pending file replaces the key file (taken). Refused (409, 4xx):
 // the pending file is removed, nothing returned. No answer: the file stays (unanswered).

@@ -56,6 +56,17 @@ public:
 			return k.error();
 		return std::optional<SecretKey>(*k);
 	}
+	Result<std::optional<SecretKey>> newer_key(const Config &cfg) override
+	{
+		if (!cfg.interface.private_key_file)
+			return std::optional<SecretKey>();
+		auto k = read_key_file(*cfg.interface.private_key_file, "private key", true);
+		if (!k)
+			return k.error();
+		if (public_key_of(*k) == cfg.interface.public_key)
+			return std::optional<SecretKey>();
+		return std::optional<SecretKey>(*k);
+	}
 	Result<SecretKey> generate_key() override { return generate_private_key(); }
 	Status write_pending_key(const std::filesystem::path &p, const SecretKey &k) override
 	{

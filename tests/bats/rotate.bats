@@ -401,6 +401,92 @@ key_write_killed() {
 	done
 }
 
+# first_holding_lock ARGS...: wgn ARGS in the node namespace, in the background (FIRST:
+# its pid), its flock(2) of the interface lock returning 3 s late (strace delay_exit):
+# it holds the lock meanwhile. Returns once the lock is held.
+first_holding_lock() {
+	ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
+		WGN_CONFIG_DIR="$NODE_CONF_DIR" strace -qq -o /dev/null -e trace=flock \
+		-e inject=flock:delay_exit=3000000:when=1 "$WGN" "$@" \
+		>"$BATS_TEST_TMPDIR/first.out" 2>"$BATS_TEST_TMPDIR/first.err" </dev/null 3>&- &
+	FIRST=$!
+	wait_for 10 bash -c '! flock -n "$1" true' _ "$WGN_RUN_DIR/$NODE_IF.lock" ||
+		fail "wgn $* did not take the lock: $(cat "$BATS_TEST_TMPDIR/first.err")"
+}
+
+# second_waits ARGS...: wgn ARGS while FIRST holds the lock: it says that it waits, and
+# runs once FIRST is done. Sets FIRST_RC, and status, output and stderr of the second.
+second_waits() {
+	run --separate-stderr node_wgn "$@"
+	FIRST_RC=0
+	wait "$FIRST" || FIRST_RC=$?
+	[[ $stderr == *"waiting for another wgn working on $NODE_IF"* ]] ||
+		fail "wgn $* did not wait for the lock: $stderr"
+}
+
+# SPEC "Files": one up/down/rotate/sync change per interface at a time; wgn-up(8): a
+# second one waits for the first, then sees what it left.
+@test "rotate, then up while it holds the lock: up waits and finds the new key up; one key everywhere" {
+	first_holding_lock rotate "$NODE_IF"
+	second_waits up "$NODE_IF"
+	[ "$FIRST_RC" = 0 ] || fail "rotate: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
+	[ "$status" = 0 ] || fail "up: $status: $stderr"
+	[ "$(wg pubkey <"$KEY_FILE")" != "$OLD_PUB" ]
+	assert_works_on_key_file
+}
+
+@test "up, then rotate while it holds the lock: rotate waits, then rotates; one key everywhere" {
+	first_holding_lock up "$NODE_IF"
+	second_waits rotate "$NODE_IF"
+	[ "$FIRST_RC" = 0 ] || fail "up: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
+	[ "$status" = 0 ] || fail "rotate: $status: $stderr"
+	[ "$(wg pubkey <"$KEY_FILE")" != "$OLD_PUB" ]
+	assert_works_on_key_file
+}
+
+@test "rotate, then down while it holds the lock: down waits and takes the new key's tunnel down; up works on it" {
+	first_holding_lock rotate "$NODE_IF"
+	second_waits down "$NODE_IF"
+	[ "$FIRST_RC" = 0 ] || fail "rotate: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
+	[ "$status" = 0 ] || fail "down: $status: $stderr"
+	! ip -n "$NODE_NS" link show dev "$NODE_IF" 2>/dev/null || fail "$NODE_IF is still there"
+	local new_pub
+	new_pub="$(wg pubkey <"$KEY_FILE")"
+	[ "$new_pub" != "$OLD_PUB" ] && [ "$(cp_key)" = "$new_pub" ] && [ ! -e "$KEY_FILE.new" ]
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_success
+	assert_works_on_key_file
+}
+
+@test "down, then rotate while it holds the lock: rotate waits, then 69 (not up), nothing changed" {
+	first_holding_lock down "$NODE_IF"
+	second_waits rotate "$NODE_IF"
+	[ "$FIRST_RC" = 0 ] || fail "down: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
+	[ "$status" = 69 ] || fail "rotate: $status: $stderr"
+	[[ $stderr == *"is not up"* ]] || fail "$stderr"
+	[ "$(wg pubkey <"$KEY_FILE")" = "$OLD_PUB" ] && [ "$(cp_key)" = "$OLD_PUB" ] && [ ! -e "$KEY_FILE.new" ]
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_success
+	assert_works_on_key_file
+}
+
+@test "rotate, then rotate while it holds the lock: the second waits and rotates from the first's key; one key everywhere" {
+	first_holding_lock rotate "$NODE_IF" --json
+	second_waits rotate "$NODE_IF" --json
+	[ "$FIRST_RC" = 0 ] || fail "rotate 1: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
+	[ "$status" = 0 ] || fail "rotate 2: $status: $stderr"
+	local first_new
+	first_new="$(json_field "$(cat "$BATS_TEST_TMPDIR/first.out")" new_public_key)"
+	[ "$(json_field "$(cat "$BATS_TEST_TMPDIR/first.out")" old_public_key)" = "$OLD_PUB" ]
+	[ "$(json_field "$output" old_public_key)" = "$first_new" ] || fail "$output"
+	[ "$(json_field "$output" new_public_key)" = "$(wg pubkey <"$KEY_FILE")" ]
+	[ "$(wg pubkey <"$KEY_FILE")" != "$first_new" ]
+	assert_works_on_key_file
+	run --separate-stderr node_wgn up "$NODE_IF"
+	assert_success
+	[[ $stderr == *"already up with this configuration"* ]] || fail "$stderr"
+}
+
 # SPEC "Several hubs" and "Key rotation": every hub converges on the new key, the
 # active one is verified.
 @test "two hubs: rotate; each hub has exactly one peer for the node, the new key; traffic through both" {
