@@ -414,17 +414,22 @@ for line in text.split("\n")[:-1]:
 	hub_has_peer "$NODE_PUB"
 
 	# Not JSON, from something that is not the control plane.
-	local port
-	port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+	# Its port is written once it listens (a loaded machine starts python slowly).
+	local port ready="$BATS_TEST_TMPDIR/garbage.port"
 	python3 -c '
-import http.server, sys
+import http.server, os, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200); self.send_header("Content-Type", "text/html"); self.end_headers()
         self.wfile.write(b"<html>maintenance</html>")
     def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" 3>&- &
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(srv.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+srv.serve_forever()' "$ready" 3>&- &
 	echo $! >"$BATS_TEST_TMPDIR/garbage.pid"
+	wait_for 10 test -s "$ready"
+	port="$(cat "$ready")"
 	sed -i "s#^url = .*#url = \"http://127.0.0.1:$port\"#" "$HUB_DIR/etc/$HUB_IF.toml"
 	forward_port "$HUB_NS" "$port"
 	run --separate-stderr hub_wgn sync "$HUB_IF"
