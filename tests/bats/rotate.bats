@@ -204,8 +204,9 @@ assert_works_on_key_file() {
 # first system call after STEP (none of them is a wgn test hook: they are the calls
 # rotate makes anyway, the same on every run):
 #   locked       the 1st connect(2): the UAPI socket, to read the device after flock
-#   key_written  the 2nd write(2): "[#] write NAME.key.new", after its rename and fsync
-#                (the 1st is the key into the temp file)
+#   key_written  the 2nd connect(2): the registration's, after NAME.key.new's rename and
+#                fsync (not a count of write(2): UBSan's type checks write to a pipe of
+#                their own, as many times as their cache misses, in a sanitized build)
 #   registered   the 3rd connect(2): the UAPI socket for the switch (the 2nd was the
 #                registration's), after the registration state was saved
 #   switched     the first socket(2) after the daemon's "errno=0" to the switch: every
@@ -219,7 +220,7 @@ rotate_killed_at() {
 	local step="$1" inject trace="$BATS_TEST_TMPDIR/rotate.$1.trace"
 	case "$step" in
 	locked) inject=connect:signal=SIGKILL:when=1 ;;
-	key_written) inject=write:signal=SIGKILL:when=2 ;;
+	key_written) inject=connect:signal=SIGKILL:when=2 ;;
 	registered) inject=connect:signal=SIGKILL:when=3 ;;
 	switched) inject=socket:delay_enter=1000000 ;;
 	verified) inject=rename:signal=SIGKILL:when=2 ;;
