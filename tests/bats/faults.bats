@@ -176,10 +176,7 @@ assert_node_up() {
 	mount -t tmpfs -o size=1m,ro tmpfs "$FAULT_MNT"
 	WGN_RUN_DIR="$FAULT_MNT"
 	run --separate-stderr node_wgn up "$NODE_IF"
-	[ "$status" -eq 73 ] || fail "exit $status: $stderr"
-	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "$stderr"
-	[[ "$stderr" == *"$FAULT_MNT"* ]] || fail "$stderr"
-	[[ "$stderr" == *"Read-only file system"* ]] || fail "$stderr"
+	assert_refused_73 "$FAULT_MNT" "Read-only file system"
 	assert_node_clean
 }
 

@@ -205,10 +205,7 @@ live_node_keys() { cp_sql 'SELECT wireguard_public_key FROM nodes WHERE NOT dele
 	local before
 	before="$(hub_peers | sort)"
 	run --separate-stderr hub_wgn sync "$HUB_IF"
-	[ "$status" -eq 73 ] || fail "exit $status: $stderr"
-	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "not one line: $stderr"
-	[[ "$stderr" == *"$HUB_DIR/state/$HUB_IF.sync."* ]] || fail "$stderr"
-	[[ "$stderr" == *"Read-only file system"* ]] || fail "$stderr"
+	assert_refused_73 "$HUB_DIR/state/$HUB_IF.sync." "Read-only file system"
 	[ "$(hub_peers | sort)" = "$before" ] || fail "peers changed: $(hub_peers)"
 	umount "$FAULT_MNT"
 	run hub_wgn sync "$HUB_IF"
@@ -225,10 +222,7 @@ live_node_keys() { cp_sql 'SELECT wireguard_public_key FROM nodes WHERE NOT dele
 	dd if=/dev/zero of="$FAULT_MNT/filler" bs=4k 2>/dev/null || true
 	before="$(hub_peers | sort)"
 	run --separate-stderr hub_wgn sync "$HUB_IF"
-	[ "$status" -eq 73 ] || fail "exit $status: $stderr"
-	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "not one line: $stderr"
-	[[ "$stderr" == *"$HUB_DIR/state/$HUB_IF.sync.json"* ]] || fail "$stderr"
-	[[ "$stderr" == *"No space left on device"* ]] || fail "$stderr"
+	assert_refused_73 "$HUB_DIR/state/$HUB_IF.sync.json" "No space left on device"
 	[ "$(hub_peers | sort)" = "$before" ] || fail "peers changed: $(hub_peers)"
 	[ "$(ls "$FAULT_MNT")" = filler ] || fail "left: $(ls "$FAULT_MNT")"
 	rm "$FAULT_MNT/filler"

@@ -64,3 +64,13 @@ TOML
 		printf '%s\n' "$@" >>"$CONF_DIR/$name.toml"
 	fi
 }
+
+# assert_refused_73 NAMED WORDS: the last `run --separate-stderr` exited 73 (SPEC: a file
+# it cannot write) with one line on stderr, naming NAMED (the path) and saying WORDS
+# (the error's, e.g. "Read-only file system").
+assert_refused_73() {
+	[ "$status" -eq 73 ] || fail "exit $status: $stderr"
+	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "not one line: $stderr"
+	[[ "$stderr" == *"$1"* ]] || fail "$1 is not named: $stderr"
+	[[ "$stderr" == *"$2"* ]] || fail "no \"$2\": $stderr"
+}
