@@ -67,8 +67,8 @@ cp_sys_sql() { psql -X -Atq -v ON_ERROR_STOP=1 -d "$CP_SYS_DATABASE" -c "$1"; }
 # cp_write_config NAME [extra [control_plane] keys]: a valid config for NAME registering
 # with the test control plane: its own token copy (0600), fast retries, and a label
 # unique to the test so that no two tests share a registration (DBOS remembers
-# workflows across tests). CP_CONFIG_URL and CP_RETRIES override url and max_retries;
-# CP_LABEL_LINES adds lines to [control_plane.labels].
+# workflows across tests). CP_CONFIG_URL, CP_TIMEOUT and CP_RETRIES override url, timeout
+# and max_retries; CP_LABEL_LINES adds lines to [control_plane.labels].
 cp_write_config() {
 	local name="$1"
 	shift
@@ -78,7 +78,7 @@ cp_write_config() {
 	write_config "$name" \
 		'[connect]' 'initial_backoff = 0.2' 'max_backoff = 0.5' \
 		'[control_plane]' "url = \"${CP_CONFIG_URL:-$CP_URL}\"" \
-		"token_file = \"$CP_TEST_TOKEN\"" 'timeout = 5.0' "max_retries = ${CP_RETRIES:-2}" "$@" \
+		"token_file = \"$CP_TEST_TOKEN\"" "timeout = ${CP_TIMEOUT:-5.0}" "max_retries = ${CP_RETRIES:-2}" "$@" \
 		'[control_plane.labels]' "test = \"$BATS_SUITE_TEST_NUMBER-$$-$RANDOM\"" \
 		${CP_LABEL_LINES:+"$CP_LABEL_LINES"}
 	export CP_TEST_TOKEN

@@ -397,3 +397,54 @@ json_field() {
 	[ "$(state_field wg0 node_id)" = "$id" ]
 	[ "$(cp_sql 'SELECT count(*) FROM nodes')" = 1 ]
 }
+
+# hostile_cp MODE: tests/bats/hostile_http.py answering as MODE on a loopback port of
+# its own, and a config for wg0 pointing at it (one retry, 1 s per attempt).
+hostile_cp() {
+	local ready="$BATS_TEST_TMPDIR/hostile.port"
+	python3 "$BATS_TEST_DIRNAME/hostile_http.py" "$1" "$ready" </dev/null >/dev/null 2>&1 3>&- &
+	echo $! >"$BATS_TEST_TMPDIR/hostile.pid"
+	local i
+	for i in $(seq 1 100); do
+		[ -s "$ready" ] && break
+		sleep 0.05
+	done
+	[ -s "$ready" ] || fail "hostile_http.py did not listen"
+	CP_CONFIG_URL="http://127.0.0.1:$(cat "$ready")" CP_TIMEOUT=1.0 CP_RETRIES=1 cp_write_config wg0
+}
+
+hostile_stop() { kill "$(cat "$BATS_TEST_TMPDIR/hostile.pid")" 2>/dev/null || true; }
+
+# hostile_run MODE: wgn register wg0 --json against it: one line per attempt on stderr,
+# a JSON summary on stdout whatever the answer's bytes, no state recorded.
+hostile_run() {
+	hostile_cp "$1"
+	local start=$SECONDS
+	run --separate-stderr "$WGN" --config-dir "$CONF_DIR" register wg0 --json
+	hostile_stop
+	echo "# $1: exit $status in $((SECONDS - start)) s: $(tail -1 <<<"$stderr")" >&3
+	[ $((SECONDS - start)) -le 10 ] || fail "$1: took $((SECONDS - start)) s"
+	python3 -c 'import json,sys; json.loads(sys.argv[1])' "$output" || fail "$1: not JSON: $output"
+	[ ! -e "$WGN_STATE_DIR/wg0.json" ] || fail "$1: a state was recorded"
+	[ "$(wc -l <<<"$stderr")" -le 3 ] || fail "$1: more than a line per attempt: $stderr"
+}
+
+@test "a control plane that never answers: 75 after its timeouts, no state" {
+	hostile_run slow
+	[ "$status" -eq 75 ] || fail "exit $status: $stderr"
+}
+
+@test "a control plane that resets the connection: 75, no state" {
+	hostile_run reset
+	[ "$status" -eq 75 ] || fail "exit $status: $stderr"
+}
+
+@test "a control plane that answers 64 MiB: refused over the cap, 76, no state" {
+	hostile_run big
+	[ "$status" -eq 76 ] || fail "exit $status: $stderr"
+}
+
+@test "a control plane whose error is not UTF-8: 75, JSON and one line per attempt, no abort" {
+	hostile_run nonutf8
+	[ "$status" -eq 75 ] || fail "exit $status: $stderr"
+}
