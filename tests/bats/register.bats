@@ -415,8 +415,9 @@ hostile_cp() {
 
 hostile_stop() { kill "$(cat "$BATS_TEST_TMPDIR/hostile.pid")" 2>/dev/null || true; }
 
-# hostile_run MODE: wgn register wg0 --json against it: one line per attempt on stderr,
-# a JSON summary on stdout whatever the answer's bytes, no state recorded.
+# hostile_run MODE STATUS: wgn register wg0 --json against it exits STATUS, with one line
+# per attempt on stderr, a JSON summary on stdout whatever the answer's bytes, and no
+# state recorded.
 hostile_run() {
 	hostile_cp "$1"
 	local start=$SECONDS
@@ -427,24 +428,21 @@ hostile_run() {
 	python3 -c 'import json,sys; json.loads(sys.argv[1])' "$output" || fail "$1: not JSON: $output"
 	[ ! -e "$WGN_STATE_DIR/wg0.json" ] || fail "$1: a state was recorded"
 	[ "$(wc -l <<<"$stderr")" -le 3 ] || fail "$1: more than a line per attempt: $stderr"
+	[ "$status" -eq "$2" ] || fail "$1: exit $status, not $2: $stderr"
 }
 
 @test "a control plane that never answers: 75 after its timeouts, no state" {
-	hostile_run slow
-	[ "$status" -eq 75 ] || fail "exit $status: $stderr"
+	hostile_run slow 75
 }
 
 @test "a control plane that resets the connection: 75, no state" {
-	hostile_run reset
-	[ "$status" -eq 75 ] || fail "exit $status: $stderr"
+	hostile_run reset 75
 }
 
 @test "a control plane that answers 64 MiB: refused over the cap, 76, no state" {
-	hostile_run big
-	[ "$status" -eq 76 ] || fail "exit $status: $stderr"
+	hostile_run big 76
 }
 
 @test "a control plane whose error is not UTF-8: 75, JSON and one line per attempt, no abort" {
-	hostile_run nonutf8
-	[ "$status" -eq 75 ] || fail "exit $status: $stderr"
+	hostile_run nonutf8 75
 }
