@@ -2,6 +2,9 @@
 // line and hands over to one subcommand; every command-line error exits 64 (EX_USAGE).
 #include <cstdio>
 #include <exception>
+#include <functional>
+#include <iterator>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,24 +18,64 @@ using namespace wgn;
 
 namespace {
 
+// One command: what `setup` adds to the CLI and the function that runs with it. Only the
+// command on the command line gets its options built, and only its options exist.
 struct Command {
 	const char *name;
 	const char *description;
+	// Adds the command's options to C; returns what runs the command once C has parsed.
+	std::function<int(const GlobalOptions &)> (*setup)(CLI::App *c);
 };
 
+template <class Options, void (*Setup)(CLI::App *, Options &),
+          int (*Run)(const GlobalOptions &, const Options &)>
+std::function<int(const GlobalOptions &)> command(CLI::App *c)
+{
+	auto o = std::make_shared<Options>();
+	Setup(c, *o);
+	return [o](const GlobalOptions &g) { return Run(g, *o); };
+}
+
 // In the order of `wgn --help`.
-constexpr Command kCommands[] = {
-        {"up", "Bring the tunnel up, verify it and register the node"},
-        {"down", "Remove the tunnel interface and its run state"},
-        {"health", "Check the tunnel (monitoring-plugins exit codes)"},
-        {"register", "Register this node with the control plane"},
-        {"watch", "Bring the tunnel up and keep it up: check it every health.interval, mend "
-                  "it, fail over between hubs and back, notify systemd (Type=notify)"},
-        {"enroll", "Join this node with an enrollment token: key, config, node token"},
-        {"sync", "On a hub: make the interface's peers the nodes the control plane knows"},
-        {"rotate", "Replace the node's private key without an outage (control plane and hubs "
-                   "in step)"},
+const Command kCommands[] = {
+        {"up", "Bring the tunnel up, verify it and register the node",
+         command<UpOptions, setup_up, run_up>},
+        {"down", "Remove the tunnel interface and its run state",
+         command<DownOptions, setup_down, run_down>},
+        {"health", "Check the tunnel (monitoring-plugins exit codes)",
+         command<HealthOptions, setup_health, run_health>},
+        {"register", "Register this node with the control plane",
+         command<RegisterOptions, setup_register, run_register>},
+        {"watch",
+         "Bring the tunnel up and keep it up: check it every health.interval, mend it, fail "
+         "over between hubs and back, notify systemd (Type=notify)",
+         command<WatchOptions, setup_watch, run_watch>},
+        {"enroll", "Join this node with an enrollment token: key, config, node token",
+         command<EnrollCliOptions, setup_enroll, run_enroll>},
+        {"sync", "On a hub: make the interface's peers the nodes the control plane knows",
+         command<SyncOptions, setup_sync, run_sync>},
+        {"rotate",
+         "Replace the node's private key without an outage (control plane and hubs in step)",
+         command<RotateOptions, setup_rotate, run_rotate>},
 };
+
+const Command *find_command(std::string_view name)
+{
+	for (auto &cmd : kCommands)
+		if (name == cmd.name)
+			return &cmd;
+	return nullptr;
+}
+
+// "up, down, ... or rotate"
+std::string command_list()
+{
+	std::string list;
+	size_t n = std::size(kCommands);
+	for (size_t i = 0; i < n; ++i)
+		list += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + kCommands[i].name;
+	return list;
+}
 
 // The word where the command belongs: the first argument that is neither an option nor
 // --config-dir's value ("" when there is none).
@@ -46,56 +89,6 @@ std::string command_word(int argc, char **argv)
 			return std::string(a);
 	}
 	return "";
-}
-
-struct AllOptions {
-	UpOptions up;
-	DownOptions down;
-	HealthOptions health;
-	RegisterOptions reg;
-	WatchOptions watch;
-	EnrollCliOptions enroll;
-	SyncOptions sync;
-	RotateOptions rotate;
-};
-
-void setup_command(const std::string &name, CLI::App *c, AllOptions &o)
-{
-	if (name == "up")
-		setup_up(c, o.up);
-	else if (name == "down")
-		setup_down(c, o.down);
-	else if (name == "health")
-		setup_health(c, o.health);
-	else if (name == "register")
-		setup_register(c, o.reg);
-	else if (name == "watch")
-		setup_watch(c, o.watch);
-	else if (name == "enroll")
-		setup_enroll(c, o.enroll);
-	else if (name == "sync")
-		setup_sync(c, o.sync);
-	else if (name == "rotate")
-		setup_rotate(c, o.rotate);
-}
-
-int run_command(const std::string &name, const GlobalOptions &g, const AllOptions &o)
-{
-	if (name == "up")
-		return run_up(g, o.up);
-	if (name == "down")
-		return run_down(g, o.down);
-	if (name == "health")
-		return run_health(g, o.health);
-	if (name == "register")
-		return run_register(g, o.reg);
-	if (name == "watch")
-		return run_watch(g, o.watch);
-	if (name == "enroll")
-		return run_enroll(g, o.enroll);
-	if (name == "sync")
-		return run_sync(g, o.sync);
-	return run_rotate(g, o.rotate);
 }
 
 size_t edit_distance(const std::string &a, const std::string &b)
@@ -153,16 +146,20 @@ int run_wgn(int argc, char **argv)
 	app.add_option("--config-dir", g.config_dir,
 	               "Directory of NAME.toml files (default: $WGN_CONFIG_DIR or /etc/wgn)");
 
-	// Only the command on the command line gets its options (the others their name,
-	// for --help and the suggestions): CLI11 builds every option as it is added, and
-	// building all eight commands' was a tenth of a `wgn health` run's own time.
-	AllOptions o;
+	// Only the command on the command line is built, with its options; without one (or
+	// with a mistyped one) every command is added by name, for --help and the suggestion.
+	// CLI11 builds every option as it is added: all eight commands' options cost a tenth
+	// of a `wgn health` run's own time, their empty subcommands another twentieth.
 	const std::string word = command_word(argc, argv);
+	const Command *chosen = find_command(word);
+	std::function<int(const GlobalOptions &)> run;
 	for (auto &cmd : kCommands) {
+		if (chosen && &cmd != chosen)
+			continue;
 		auto *c = app.add_subcommand(cmd.name, cmd.description);
 		c->fallthrough();
-		if (word == cmd.name)
-			setup_command(word, c, o);
+		if (&cmd == chosen)
+			run = cmd.setup(c);
 	}
 
 	try {
@@ -194,10 +191,8 @@ int run_wgn(int argc, char **argv)
 	set_verbosity(verbose ? Verbosity::verbose : quiet ? Verbosity::quiet : Verbosity::normal);
 
 	if (app.get_subcommands().empty())
-		return usage_error("a command is required: up, down, health, register, watch, "
-		                   "enroll, sync or rotate",
-		                   "wgn");
-	return run_command(app.get_subcommands().front()->get_name(), g, o);
+		return usage_error("a command is required: " + command_list(), "wgn");
+	return run(g);
 }
 
 } // namespace
