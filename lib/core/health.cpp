@@ -194,6 +194,36 @@ std::string health_reason(const HealthResult &r)
 	return handshake_phrase(o);
 }
 
+std::optional<DeviceState> observe_interface(HealthSensors &sensors, HealthObservation &o)
+{
+	auto link = sensors.link(o.interface);
+	if (!link) {
+		o.unknown_reason = link.error().message;
+		return std::nullopt;
+	}
+	o.link_checked = true;
+	if (!*link)
+		return std::nullopt;
+	o.link_present = true;
+	o.link_up = (*link)->up;
+	if (auto at = sensors.connected_at(o.interface))
+		o.uptime = std::max<int64_t>(0, sensors.now() - *at);
+
+	auto dev = sensors.device(o.interface, &o.backend);
+	if (!dev) {
+		// Reading a WireGuard device takes CAP_NET_ADMIN: without it nothing can be
+		// said about the tunnel, which is UNKNOWN, not CRITICAL. A link that is not
+		// WireGuard at all is a fact about the tunnel.
+		if (dev.error().code == Errc::no_perm || dev.error().code == Errc::software)
+			o.unknown_reason = dev.error().message;
+		else
+			o.device_error = dev.error().message;
+		return std::nullopt;
+	}
+	o.device_read = true;
+	return std::move(*dev);
+}
+
 HealthObservation observe_health(const Config &cfg, const std::string &config_name,
                                  HealthSensors &sensors)
 {
@@ -219,33 +249,11 @@ HealthObservation observe_health(const Config &cfg, const std::string &config_na
 		o.hubs.push_back(ho);
 	}
 
-	auto link = sensors.link(o.interface);
-	if (!link) {
-		o.unknown_reason = link.error().message;
+	auto dev = observe_interface(sensors, o);
+	if (o.link_present)
+		o.node_id = sensors.node_id(o.interface);
+	if (!dev)
 		return o;
-	}
-	o.link_checked = true;
-	if (!*link)
-		return o;
-	o.link_present = true;
-	o.link_up = (*link)->up;
-	o.uptime = std::nullopt;
-	if (auto at = sensors.connected_at(o.interface))
-		o.uptime = std::max<int64_t>(0, sensors.now() - *at);
-	o.node_id = sensors.node_id(o.interface);
-
-	auto dev = sensors.device(o.interface, &o.backend);
-	if (!dev) {
-		// Reading a WireGuard device takes CAP_NET_ADMIN: without it nothing can be
-		// said about the tunnel, which is UNKNOWN, not CRITICAL. A link that is not
-		// WireGuard at all is a fact about the tunnel.
-		if (dev.error().code == Errc::no_perm || dev.error().code == Errc::software)
-			o.unknown_reason = dev.error().message;
-		else
-			o.device_error = dev.error().message;
-		return o;
-	}
-	o.device_read = true;
 	std::optional<size_t> active =
 	        several ? active_hub_of(cfg, *dev) : std::optional<size_t>(0);
 	for (auto &p : dev->peers)

@@ -181,6 +181,11 @@ std::optional<size_t> best_answering_hub(const HealthObservation &o);
 std::vector<std::string> repair_health(const Config &cfg, const HealthResult &r, HealthRepairs &fx,
                                        bool *changed = nullptr);
 
+// What a look at a node and at a hub share: the interface's link, the tunnel's uptime
+// and the WireGuard device. Fills o's link, uptime, backend and device fields (and
+// unknown_reason when the look could not be made); the device when it could be read.
+std::optional<DeviceState> observe_interface(HealthSensors &sensors, HealthObservation &o);
+
 // One look at a hub's own interface (cfg.is_hub_config): link, device, its peers and
 // their handshakes; nothing is pinged. observe_health calls it for such a config.
 HealthObservation observe_hub_health(const Config &cfg, const std::string &config_name,

@@ -16,30 +16,9 @@ HealthObservation observe_hub_health(const Config &cfg, const std::string &confi
 	o.hub_config = true;
 	o.ping_timeout = cfg.health.ping_timeout;
 
-	auto link = sensors.link(o.interface);
-	if (!link) {
-		o.unknown_reason = link.error().message;
+	auto dev = observe_interface(sensors, o);
+	if (!dev)
 		return o;
-	}
-	o.link_checked = true;
-	if (!*link)
-		return o;
-	o.link_present = true;
-	o.link_up = (*link)->up;
-	if (auto at = sensors.connected_at(o.interface))
-		o.uptime = std::max<int64_t>(0, sensors.now() - *at);
-
-	auto dev = sensors.device(o.interface, &o.backend);
-	if (!dev) {
-		// As for a node: no permission says nothing about the hub (unknown); a link
-		// that is not WireGuard is a fact about it.
-		if (dev.error().code == Errc::no_perm || dev.error().code == Errc::software)
-			o.unknown_reason = dev.error().message;
-		else
-			o.device_error = dev.error().message;
-		return o;
-	}
-	o.device_read = true;
 	const int64_t now = sensors.now();
 	o.peer_handshakes.reserve(dev->peers.size());
 	for (auto &p : dev->peers) {
