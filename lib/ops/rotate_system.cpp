@@ -13,7 +13,7 @@
 #include "dataplane.h"
 #include "duration.h"
 #include "fsutil.h"
-#include "lock.h"
+#include "held_lock.h"
 #include "log.h"
 #include "observe.h"
 #include "probe.h"
@@ -27,16 +27,8 @@ namespace {
 class SystemRotateEffects final : public RotateEffects {
 public:
 	bool has_cap_net_admin() override { return wgn::has_cap_net_admin(); }
-	Status lock(const std::string &ifname) override
-	{
-		SignalWatch::install();
-		auto l = InterfaceLock::acquire(ifname, SignalWatch::fd());
-		if (!l)
-			return l.error();
-		lock_.emplace(std::move(*l));
-		return Ok{};
-	}
-	void unlock() override { lock_.reset(); }
+	Status lock(const std::string &ifname) override { return lock_.take(ifname); }
+	void unlock() override { lock_.release(); }
 	Result<std::optional<SecretKey>> read_pending_key(const std::filesystem::path &p) override
 	{
 		// A rotation killed while it wrote the key, where the temp has a name
@@ -165,7 +157,7 @@ private:
 		return *wg_;
 	}
 
-	std::optional<InterfaceLock> lock_;
+	HeldLock lock_;
 	std::unique_ptr<WireGuardControl> wg_;
 	Jitter jitter_;
 };

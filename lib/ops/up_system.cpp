@@ -5,7 +5,7 @@
 #include <poll.h>
 
 #include "duration.h"
-#include "lock.h"
+#include "held_lock.h"
 #include "log.h"
 #include "observe.h"
 #include "probe.h"
@@ -150,16 +150,8 @@ private:
 class SystemUpEffects final : public UpEffects {
 public:
 	bool has_cap_net_admin() override { return wgn::has_cap_net_admin(); }
-	Status lock(const std::string &ifname) override
-	{
-		SignalWatch::install();
-		auto l = InterfaceLock::acquire(ifname, SignalWatch::fd());
-		if (!l)
-			return l.error();
-		lock_.emplace(std::move(*l));
-		return Ok{};
-	}
-	void unlock() override { lock_.reset(); }
+	Status lock(const std::string &ifname) override { return lock_.take(ifname); }
+	void unlock() override { lock_.release(); }
 	Result<LinkObservation> observe(const std::string &ifname) override
 	{
 		if (!rtnl_) {
@@ -231,7 +223,7 @@ private:
 		return *rotate_;
 	}
 
-	std::optional<InterfaceLock> lock_;
+	HeldLock lock_;
 	std::unique_ptr<RotateEffects> rotate_;
 	std::optional<Rtnl> rtnl_;
 	std::optional<RtnlLinkControl> link_;
