@@ -302,21 +302,31 @@ struct HubScratch : Scratch {
 	}
 };
 
-} // namespace
-
-TEST_CASE("sync applies the diff in one request, then nothing; feed errors change nothing",
-          "[sync][ops]")
-{
+// A hub's config in a scratch directory, and fakes for its device, the control plane and
+// the clock wired into ops::sync's options; `opt.memo = &memo` makes rounds of --watch.
+struct SyncRig {
 	HubScratch s;
-	auto cfg = s.hub_config();
+	Config cfg = s.hub_config();
 	FakeWg wg;
-	wg.dev.peers = {peer(kHand, {"10.0.0.50/32"})};
 	FakeTransport t;
 	FakeClock clock;
+	ops::SyncMemo memo;
 	ops::SyncOptions opt;
-	opt.transport = &t;
-	opt.wg = &wg;
-	opt.io = clock.io(&t);
+	SyncRig()
+	{
+		opt.transport = &t;
+		opt.wg = &wg;
+		opt.io = clock.io(&t);
+	}
+};
+
+} // namespace
+
+TEST_CASE_METHOD(SyncRig,
+                 "sync applies the diff in one request, then nothing; feed errors change nothing",
+                 "[sync][ops]")
+{
+	wg.dev.peers = {peer(kHand, {"10.0.0.50/32"})};
 	auto body = feed_body(12, {jnode("a", kNodeA, {"10.0.0.7/24"}),
 	                           jnode("b", kNodeB, {"10.0.0.8/24", "fd00::8/64"})});
 
@@ -369,20 +379,11 @@ TEST_CASE("sync applies the diff in one request, then nothing; feed errors chang
 	CHECK(wg.dev.peers.size() == 2);
 }
 
-TEST_CASE("sync --watch's memo: a round with a change reads neither the device nor the "
-          "state; an idle round reads the device again and writes nothing",
-          "[sync][ops]")
+TEST_CASE_METHOD(SyncRig,
+                 "sync --watch's memo: a round with a change reads neither the device nor the "
+                 "state; an idle round reads the device again and writes nothing",
+                 "[sync][ops]")
 {
-	HubScratch s;
-	auto cfg = s.hub_config();
-	FakeWg wg;
-	FakeTransport t;
-	FakeClock clock;
-	ops::SyncMemo memo;
-	ops::SyncOptions opt;
-	opt.transport = &t;
-	opt.wg = &wg;
-	opt.io = clock.io(&t);
 	opt.memo = &memo;
 	auto ino = [&] {
 		struct stat sb {};
@@ -500,18 +501,10 @@ TEST_CASE("plan: the node that holds an address keeps it against one that moves 
 	CHECK(plan.unchanged == 1);
 }
 
-TEST_CASE("sync: a key change replaces the peer in one request; the state resumes it",
-          "[sync][ops]")
+TEST_CASE_METHOD(SyncRig,
+                 "sync: a key change replaces the peer in one request; the state resumes it",
+                 "[sync][ops]")
 {
-	HubScratch s;
-	auto cfg = s.hub_config();
-	FakeWg wg;
-	FakeTransport t;
-	FakeClock clock;
-	ops::SyncOptions opt;
-	opt.transport = &t;
-	opt.wg = &wg;
-	opt.io = clock.io(&t);
 	t.script.push_back(response(200, feed_body(3, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
 	REQUIRE(!ops::sync(cfg, opt).result_error());
 	CHECK(t.seen[0].url.find("since=0&") != std::string::npos);
@@ -657,19 +650,11 @@ struct FakeSyncWatch : ops::SyncWatchEffects {
 
 } // namespace
 
-TEST_CASE("sync --watch: READY once, long polls after the first round, backoff while the "
-          "control plane is away, SIGTERM ends it",
-          "[sync][watch]")
+TEST_CASE_METHOD(SyncRig,
+                 "sync --watch: READY once, long polls after the first round, backoff while the "
+                 "control plane is away, SIGTERM ends it",
+                 "[sync][watch]")
 {
-	HubScratch s;
-	auto cfg = s.hub_config();
-	FakeWg wg;
-	FakeTransport t;
-	FakeClock clock;
-	ops::SyncOptions opt;
-	opt.transport = &t;
-	opt.wg = &wg;
-	opt.io = clock.io(&t);
 	FakeSyncWatch fx;
 	fx.watchdog = 20.0;
 	fx.stop_after_rounds = 4;
@@ -761,40 +746,31 @@ struct RoundView {
 std::vector<RoundView> run_rounds(const std::vector<std::string> &pages, bool incremental,
                                   int &incremental_rounds)
 {
-	HubScratch s;
-	auto cfg = s.hub_config();
-	FakeWg wg;
-	wg.dev.peers.push_back(peer(kHand, {"10.0.0.128/25"})); // hand-made
-	FakeTransport t;
-	FakeClock clock;
-	ops::SyncMemo memo;
-	ops::SyncOptions opt;
-	opt.transport = &t;
-	opt.wg = &wg;
-	opt.io = clock.io(&t);
-	opt.memo = &memo;
+	SyncRig r;
+	r.wg.dev.peers.push_back(peer(kHand, {"10.0.0.128/25"})); // hand-made
+	r.opt.memo = &r.memo;
 	std::vector<RoundView> out;
 	for (auto &page : pages) {
 		if (!incremental)
-			memo.index.reset();
-		t.script.push_back(response(200, page));
-		auto o = ops::sync(cfg, opt);
+			r.memo.index.reset();
+		r.t.script.push_back(response(200, page));
+		auto o = ops::sync(r.cfg, r.opt);
 		REQUIRE(!o.error);
 		auto st = ops::load_sync_state("wgh");
 		REQUIRE(st);
 		REQUIRE(*st);
 		// What --watch keeps is what a restart reads back.
 		CHECK(state_view(**st) == state_view([&] {
-			      ops::SyncState m = *memo.state;
+			      ops::SyncState m = *r.memo.state;
 			      std::erase_if(m.nodes, [](auto &n) { return n.deleted; });
 			      return m;
 		      }()));
-		CHECK(device_view(*memo.device) == device_view(wg.dev));
-		out.push_back({device_view(wg.dev), state_view(**st), ops::sync_status_line(o),
+		CHECK(device_view(*r.memo.device) == device_view(r.wg.dev));
+		out.push_back({device_view(r.wg.dev), state_view(**st), ops::sync_status_line(o),
 		               o.nodes, o.plan.unchanged,
 		               static_cast<int>(o.plan.conflicts.size())});
 	}
-	incremental_rounds = memo.incremental_rounds;
+	incremental_rounds = r.memo.incremental_rounds;
 	return out;
 }
 
@@ -846,20 +822,11 @@ TEST_CASE("sync --watch: rounds planned from the index give what the full plan g
 	CHECK(a[9].exit_conflicts == 1);
 }
 
-TEST_CASE("the sync state: a round of changes is one journal line, the snapshot stays; a "
-          "torn last line and a stale journal are ignored, a bad line in the middle refused",
-          "[sync][ops]")
+TEST_CASE_METHOD(SyncRig,
+                 "the sync state: a round of changes is one journal line, the snapshot stays; a "
+                 "torn last line and a stale journal are ignored, a bad line in the middle refused",
+                 "[sync][ops]")
 {
-	HubScratch s;
-	auto cfg = s.hub_config();
-	FakeWg wg;
-	FakeTransport t;
-	FakeClock clock;
-	ops::SyncMemo memo;
-	ops::SyncOptions opt;
-	opt.transport = &t;
-	opt.wg = &wg;
-	opt.io = clock.io(&t);
 	opt.memo = &memo;
 	auto snap = s.dir / "state" / "wgh.sync.json";
 	auto journal = s.dir / "state" / "wgh.sync.journal";
@@ -969,19 +936,11 @@ TEST_CASE("the sync state: a round of changes is one journal line, the snapshot 
 	CHECK(st.error().message.find("wgh.sync.journal:2: ") != std::string::npos);
 }
 
-TEST_CASE("sync records a round before it changes the device: a state it cannot write is "
-          "73 with no peer changed",
-          "[sync][ops]")
+TEST_CASE_METHOD(SyncRig,
+                 "sync records a round before it changes the device: a state it cannot write is "
+                 "73 with no peer changed",
+                 "[sync][ops]")
 {
-	HubScratch s;
-	auto cfg = s.hub_config();
-	FakeWg wg;
-	FakeTransport t;
-	FakeClock clock;
-	ops::SyncOptions opt;
-	opt.transport = &t;
-	opt.wg = &wg;
-	opt.io = clock.io(&t);
 	auto journal = s.dir / "state" / "wgh.sync.journal";
 
 	// No state can be written at all (the state directory is a file): 73, the device
@@ -1003,7 +962,6 @@ TEST_CASE("sync records a round before it changes the device: a state it cannot 
 
 	// sync --watch's round of changes (one journal line) that cannot be written: the
 	// same, and the next round, with the journal writable again, applies it.
-	ops::SyncMemo memo;
 	opt.memo = &memo;
 	t.script.push_back(response(200, feed_body(3, json::array())));
 	REQUIRE(!ops::sync(cfg, opt).result_error());
@@ -1060,18 +1018,10 @@ TEST_CASE("sync records a round before it changes the device: a state it cannot 
 	CHECK((*st)->managed == ops::KeySet{key_of(kHand)});
 }
 
-TEST_CASE("the sync journal is compacted into a snapshot once it is as large as one", "[sync][ops]")
+TEST_CASE_METHOD(SyncRig,
+                 "the sync journal is compacted into a snapshot once it is as large as one",
+                 "[sync][ops]")
 {
-	HubScratch s;
-	auto cfg = s.hub_config();
-	FakeWg wg;
-	FakeTransport t;
-	FakeClock clock;
-	ops::SyncMemo memo;
-	ops::SyncOptions opt;
-	opt.transport = &t;
-	opt.wg = &wg;
-	opt.io = clock.io(&t);
 	opt.memo = &memo;
 	auto journal = s.dir / "state" / "wgh.sync.journal";
 	t.script.push_back(response(200, feed_body(1, {jnode("a", kNodeA, {"10.0.0.7/24"})})));
