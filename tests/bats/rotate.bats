@@ -412,6 +412,7 @@ lock_held() {
 # its pid), its flock(2) of the interface lock returning 3 s late (strace delay_exit):
 # it holds the lock meanwhile. Returns once the lock is held.
 first_holding_lock() {
+	FIRST_ARGS="$*"
 	ip netns exec "$NODE_NS" env WGN_RUN_DIR="$WGN_RUN_DIR" WGN_STATE_DIR="$WGN_STATE_DIR" \
 		WGN_CONFIG_DIR="$NODE_CONF_DIR" strace -qq -o /dev/null -e trace=flock \
 		-e inject=flock:delay_exit=3000000:when=1 "$WGN" "$@" \
@@ -423,11 +424,13 @@ first_holding_lock() {
 }
 
 # second_waits ARGS...: wgn ARGS while FIRST holds the lock: it says that it waits, and
-# runs once FIRST is done. Sets FIRST_RC, and status, output and stderr of the second.
+# runs once FIRST is done, which succeeded. Sets status, output and stderr of the second.
 second_waits() {
 	run --separate-stderr node_wgn "$@"
-	FIRST_RC=0
-	wait "$FIRST" || FIRST_RC=$?
+	local first_rc=0
+	wait "$FIRST" || first_rc=$?
+	[ "$first_rc" = 0 ] ||
+		fail "wgn $FIRST_ARGS: $first_rc: $(cat "$BATS_TEST_TMPDIR/first.err")"
 	[[ $stderr == *"waiting for another wgn working on $NODE_IF"* ]] ||
 		fail "wgn $* did not wait for the lock: $stderr"
 }
@@ -437,7 +440,6 @@ second_waits() {
 @test "rotate, then up while it holds the lock: up waits and finds the new key up; one key everywhere" {
 	first_holding_lock rotate "$NODE_IF"
 	second_waits up "$NODE_IF"
-	[ "$FIRST_RC" = 0 ] || fail "rotate: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
 	[ "$status" = 0 ] || fail "up: $status: $stderr"
 	[ "$(wg pubkey <"$KEY_FILE")" != "$OLD_PUB" ]
 	assert_works_on_key_file
@@ -446,7 +448,6 @@ second_waits() {
 @test "up, then rotate while it holds the lock: rotate waits, then rotates; one key everywhere" {
 	first_holding_lock up "$NODE_IF"
 	second_waits rotate "$NODE_IF"
-	[ "$FIRST_RC" = 0 ] || fail "up: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
 	[ "$status" = 0 ] || fail "rotate: $status: $stderr"
 	[ "$(wg pubkey <"$KEY_FILE")" != "$OLD_PUB" ]
 	assert_works_on_key_file
@@ -455,7 +456,6 @@ second_waits() {
 @test "rotate, then down while it holds the lock: down waits and takes the new key's tunnel down; up works on it" {
 	first_holding_lock rotate "$NODE_IF"
 	second_waits down "$NODE_IF"
-	[ "$FIRST_RC" = 0 ] || fail "rotate: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
 	[ "$status" = 0 ] || fail "down: $status: $stderr"
 	! ip -n "$NODE_NS" link show dev "$NODE_IF" 2>/dev/null || fail "$NODE_IF is still there"
 	local new_pub
@@ -469,7 +469,6 @@ second_waits() {
 @test "down, then rotate while it holds the lock: rotate waits, then 69 (not up), nothing changed" {
 	first_holding_lock down "$NODE_IF"
 	second_waits rotate "$NODE_IF"
-	[ "$FIRST_RC" = 0 ] || fail "down: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
 	[ "$status" = 69 ] || fail "rotate: $status: $stderr"
 	[[ $stderr == *"is not up"* ]] || fail "$stderr"
 	[ "$(wg pubkey <"$KEY_FILE")" = "$OLD_PUB" ] && [ "$(cp_key)" = "$OLD_PUB" ] && [ ! -e "$KEY_FILE.new" ]
@@ -481,7 +480,6 @@ second_waits() {
 @test "rotate, then rotate while it holds the lock: the second waits and rotates from the first's key; one key everywhere" {
 	first_holding_lock rotate "$NODE_IF" --json
 	second_waits rotate "$NODE_IF" --json
-	[ "$FIRST_RC" = 0 ] || fail "rotate 1: $FIRST_RC: $(cat "$BATS_TEST_TMPDIR/first.err")"
 	[ "$status" = 0 ] || fail "rotate 2: $status: $stderr"
 	local first_new
 	first_new="$(json_field "$(cat "$BATS_TEST_TMPDIR/first.out")" new_public_key)"
