@@ -20,12 +20,12 @@ FAILURES="${3:-3}"
 for c in ip wg wireguard-go ping python3; do
 	command -v "$c" >/dev/null || { echo "failover.sh: needs $c" >&2; exit 1; }
 done
-: "${UAPI_DIR:=/var/run/wireguard}"
 
 id="$(printf '%04x%02x' $(($$ % 65536)) $((RANDOM % 256)))"
 P="wfb-$id"
 NODE_NS="$P-n" BACK_NS="$P-b" NODE_IF="wfb$id"
 TMP="$(mktemp -d /tmp/wgn-failover.XXXXXX)"
+: "${UAPI_DIR:=/var/run/wireguard}"
 WATCH_PID="" PING_PID=""
 cleanup() {
 	[ -n "$WATCH_PID" ] && kill -TERM "$WATCH_PID" 2>/dev/null && wait "$WATCH_PID" 2>/dev/null
@@ -58,52 +58,24 @@ ip -n "$BACK_NS" address add 10.9.0.100/32 dev lo
 for s in all default; do
 	ip netns exec "$BACK_NS" sysctl -qw "net.ipv4.conf.$s.ignore_routes_with_linkdown=1"
 done
-mkdir -m 700 "$TMP/keys"
-(umask 077 && wg genkey >"$TMP/keys/node.key")
-NODE_PUB="$(wg pubkey <"$TMP/keys/node.key")"
-
-# hub N: underlay 198.18.N.1 <-> node 198.18.N.2, tunnel 10.0.0.N, backend link
-# 172.16.N.1 <-> back; back routes the node's network through hub 1, else hub 2.
-for n in 1 2; do
-	ns="$P-h$n" ifn="${NODE_IF}h$n"
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
-	ip -n "$ns" link add vu type veth peer name "vu$n" netns "$NODE_NS"
-	ip -n "$ns" address add "198.18.$n.1/24" dev vu
-	ip -n "$NODE_NS" address add "198.18.$n.2/24" dev "vu$n"
-	ip -n "$ns" link set vu up
-	ip -n "$NODE_NS" link set "vu$n" up
-	ip -n "$ns" link add vb type veth peer name "vb$n" netns "$BACK_NS"
-	ip -n "$ns" address add "172.16.$n.1/24" dev vb
-	ip -n "$BACK_NS" address add "172.16.$n.2/24" dev "vb$n"
-	ip -n "$ns" link set vb up
-	ip -n "$BACK_NS" link set "vb$n" up
-	ip -n "$ns" route add 10.9.0.0/16 via "172.16.$n.2"
-	ip -n "$BACK_NS" route add 10.0.0.0/24 via "172.16.$n.1" metric "$((10 * n))"
-	(umask 077 && wg genkey >"$TMP/keys/hub$n.key")
-	ip netns exec "$ns" env WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
-		WG_PROCESS_FOREGROUND=1 wireguard-go "$ifn" >>"$TMP/hub$n.log" 2>&1 &
-	disown # the cleanup kills it: no job notice
-	wait_for 5 test -S "$UAPI_DIR/$ifn.sock" || { echo "failover.sh: hub $n did not start" >&2; exit 1; }
-	ip netns exec "$ns" wg set "$ifn" private-key "$TMP/keys/hub$n.key" listen-port 51820 \
-		peer "$NODE_PUB" allowed-ips 10.0.0.10/32
-	ip -n "$ns" address add "10.0.0.$n/24" dev "$ifn"
-	ip -n "$ns" link set "$ifn" mtu 1420 up
-done
-HUB1_PUB="$(wg pubkey <"$TMP/keys/hub1.key")"
-HUB2_PUB="$(wg pubkey <"$TMP/keys/hub2.key")"
-
-hub_links() { # N up|down: both links of hub N at once
-	ip -n "$P-h$1" link set vu "$2"
-	ip -n "$P-h$1" link set vb "$2"
-	[ "$2" = down ] || ip -n "$P-h$1" route replace 10.9.0.0/16 via "172.16.$1.2"
+KEYS="$TMP/keys" BATS_TEST_TMPDIR="$TMP"
+mkdir -m 700 "$KEYS"
+(umask 077 && wg genkey >"$KEYS/node.key")
+NODE_PUB="$(wg pubkey <"$KEYS/node.key")"
+fail() {
+	echo "failover.sh: $*" >&2
+	exit 1
 }
+# shellcheck source=../tests/bats/hubs_helper.bash
+. "$(dirname "$0")/../tests/bats/hubs_helper.bash"
+hub_add 1
+hub_add 2
+disown -a # the cleanup kills the hubs: no job notices
 
 mkdir -p "$TMP/etc"
 cat >"$TMP/etc/$NODE_IF.toml" <<TOML
 [interface]
-private_key_file = "$TMP/keys/node.key"
+private_key_file = "$KEYS/node.key"
 address = "10.0.0.10/24"
 backend = "userspace"
 
