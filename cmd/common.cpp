@@ -29,13 +29,15 @@ CLI::Validator seconds_validator()
 	        "SECONDS");
 }
 
-Result<Config> load_target(const GlobalOptions &g, const std::string &target, bool hub_config)
+Result<Config> load_target(const GlobalOptions &g, const std::string &target, bool hub_config,
+                           bool read_keys)
 {
 	auto path = resolve_config_path(target, g.config_dir);
 	if (!path)
 		return path.error();
 	ConfigLoadOptions lo;
 	lo.allow_hub_config = hub_config;
+	lo.read_key_files = read_keys;
 	return load_config(*path, lo);
 }
 

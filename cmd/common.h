@@ -14,8 +14,9 @@
 namespace wgn {
 
 // hub_config: a hub's own config (no [hub] table) is accepted too (up, down, sync).
+// read_keys false: the key files are not read, nor the public key derived (down).
 Result<Config> load_target(const GlobalOptions &g, const std::string &target,
-                           bool hub_config = false);
+                           bool hub_config = false, bool read_keys = true);
 
 // Prints "wgn: MESSAGE" on stderr and returns the error's exit code.
 int report(const Error &e);

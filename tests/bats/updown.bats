@@ -291,6 +291,15 @@ unreachable_config() {
 	assert_node_clean
 }
 
+@test "down does not read the key file: it takes the tunnel down when the key is gone" {
+	node_wgn up "$NODE_IF"
+	mv "$NODE_KEY_FILE" "$NODE_KEY_FILE.away"
+	run node_wgn down "$NODE_IF"
+	mv "$NODE_KEY_FILE.away" "$NODE_KEY_FILE"
+	assert_success
+	assert_node_clean
+}
+
 # up killed with SIGKILL while it retries leaves a link and a daemon and no run state:
 # no rollback ran. The next up must not take that link for a finished one.
 kill9_up_during_retries() {
