@@ -2,7 +2,8 @@
 # One verified up+down cycle, wgn against wg-quick, side by side in one hyperfine run,
 # against a wireguard-go hub in a network namespace (tests/bats/netns_helper.bash).
 # Both nodes use wireguard-go (userspace), so the comparison is of the tools, not of
-# kernel against userspace WireGuard.
+# kernel against userspace WireGuard. The same on kernel WireGuard, in the qemu VM of
+# tests/kernel: bench/updown-kernel.sh.
 #
 #   wgn:       wgn up (which waits for the hub's ICMP answer itself) && wgn down
 #   baseline:  wg-quick up && ping until the hub answers && wg-quick down
