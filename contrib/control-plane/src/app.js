@@ -1,6 +1,7 @@
 // The HTTP API (README.md lists every endpoint and the role each one needs).
 'use strict';
 
+const compression = require('compression');
 const express = require('express');
 const { DBOS } = require('@dbos-inc/dbos-sdk');
 const { ApiError, isTransient } = require('./db');
@@ -79,6 +80,9 @@ function makeApp(ctx) {
 	const app = express();
 	app.disable('x-powered-by');
 	app.set('etag', false);
+	// Answers over 1 KiB are compressed for a client that accepts it: a page of the
+	// change feed (1,000 nodes, ~440 KB of JSON) goes as ~75 KB of gzip.
+	app.use(compression());
 	let inFlight = 0;
 	let waiting = 0;
 
