@@ -148,6 +148,10 @@ Result<HttpResponse> CurlTransport::post(const HttpRequest &req)
 	curl_easy_setopt(c.h, CURLOPT_CONNECTTIMEOUT_MS, ms(req.connect_timeout));
 	curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, ms(req.timeout));
 	curl_easy_setopt(c.h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.max_response));
+	// Every encoding this libcurl decodes (gzip, brotli, zstd): a change feed page of
+	// 1,000 nodes is ~6x smaller compressed. on_body sees the decoded bytes, so
+	// max_response still caps what wgn keeps, whatever crossed the wire.
+	curl_easy_setopt(c.h, CURLOPT_ACCEPT_ENCODING, "");
 	if (req.method == "GET") {
 		curl_easy_setopt(c.h, CURLOPT_HTTPGET, 1L);
 	} else {
