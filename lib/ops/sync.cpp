@@ -1130,8 +1130,9 @@ SyncOutcome sync(const Config &cfg, SyncOptions opt)
 	}
 
 	if (!out.plan.changes.empty()) {
-		for (auto &line : describe_sync(ifname, out.plan))
-			effect(line);
+		if (verbosity() == Verbosity::verbose) // 10,000 lines otherwise built for nothing
+			for (auto &line : describe_sync(ifname, out.plan))
+				effect(line);
 		if (auto st = wg->set_device(ifname, sync_request(out.plan)); !st) {
 			if (memo)
 				memo->device.reset();
