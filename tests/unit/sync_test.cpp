@@ -154,6 +154,51 @@ TEST_CASE("malformed feed entries are skipped and named, the rest kept", "[sync]
 	CHECK(p->skipped[2].find("badkey") != std::string::npos);
 }
 
+TEST_CASE("a feed page read as a tree would: any key order, nested extras, a key twice",
+          "[sync][feed]")
+{
+	// A whole node (an older control plane, or an admin's view) carries nested fields
+	// that sync does not read; the body's keys may come in any order; a key given twice
+	// counts once, the last time.
+	std::string body =
+	        std::string(R"({"nodes":[{"labels":{"a":[1,{"b":[]}]},"node_id":"n1",)") +
+	        R"("wireguard_public_key":")" + kNodeA +
+	        R"(","wireguard_address":["10.0.0.7/24"],"health":{"x":null},)" +
+	        R"("revision":3,"revision":4,"deleted":false}],"extra":[[{}]],)" +
+	        R"("more":true,"revision":9})";
+	auto p = parse_feed_page(body, 0);
+	REQUIRE(p);
+	CHECK(p->revision == 9);
+	CHECK(p->more);
+	REQUIRE(p->nodes.size() == 1);
+	CHECK(p->nodes[0].node_id == "n1");
+	CHECK(p->nodes[0].revision == 4);
+	CHECK(p->nodes[0].host_routes[0].str() == "10.0.0.7/32");
+	CHECK(p->skipped.empty());
+
+	// Entries that are arrays or scalars, and addresses that are objects or arrays.
+	json nodes = {json::array({1, 2}), nullptr, jnode("obj", kNodeA, {{{"a", 1}}}),
+	              jnode("arr", kNodeA, {json::array({"10.0.0.9"})}),
+	              jnode("good", kNodeB, {"10.0.0.8", "fd00::8/64"})};
+	p = parse_feed_page(feed_body(9, nodes), 0);
+	REQUIRE(p);
+	REQUIRE(p->nodes.size() == 1);
+	CHECK(p->nodes[0].host_routes.size() == 2);
+	REQUIRE(p->skipped.size() == 4);
+	CHECK(p->skipped[0] == "nodes[0]: not an object");
+	CHECK(p->skipped[1] == "nodes[1]: not an object");
+	CHECK(p->skipped[2] == "nodes[2] (obj): wireguard_address holds a non-string");
+	CHECK(p->skipped[3] == "nodes[3] (arr): wireguard_address holds a non-string");
+
+	// The last `nodes' counts; one that is an object is no array.
+	p = parse_feed_page(R"({"revision":1,"nodes":[5],"nodes":[]})", 0);
+	REQUIRE(p);
+	CHECK(p->skipped.empty());
+	CHECK(!parse_feed_page(R"({"revision":1,"nodes":[],"nodes":{}})", 0));
+	CHECK(!parse_feed_page(R"({"revision":1,"nodes":[]} x)", 0));
+	CHECK(!parse_feed_page(R"({"revision":1,"nodes":[{"node_id":"n1",]})", 0));
+}
+
 TEST_CASE("the feed is fetched with GET and the token, page after page", "[sync][feed]")
 {
 	FakeTransport t;
