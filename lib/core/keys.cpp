@@ -127,8 +127,13 @@ std::string base64_encode(const Key &k)
 
 static int b64_value(char c)
 {
-	const char *p = c ? std::strchr(b64, c) : nullptr;
-	return p ? static_cast<int>(p - b64) : -1;
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 std::optional<Key> base64_decode(std::string_view s)
