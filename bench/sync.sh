@@ -113,8 +113,8 @@ printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\n' "$(cat "$BATS_TEST_T
 	>"$BATS_TEST_TMPDIR/empty.conf"
 chmod 600 "$BATS_TEST_TMPDIR"/*.conf
 
-# The floor of the listing: the same pages as sync asks for (1000 nodes each), by one
-# curl from the hub's namespace through the same forwarder.
+# The floor of the listing: the same pages as sync asks for (1000 nodes each, compressed),
+# by one curl from the hub's namespace through the same forwarder.
 base=$(psql -X -Atq -c 'SELECT min(revision) - 1 FROM nodes')
 (umask 077 && echo "Authorization: Bearer $(cat "$HUB_DIR/hub.token")" >"$BATS_TEST_TMPDIR/hub.hdr")
 urls="http://127.0.0.1:$CP_PORT/api/v1/nodes?since=0&limit=1000"
@@ -148,7 +148,7 @@ hyperfine -N --runs "$RUNS" --warmup 1 --export-markdown "$BATS_TEST_TMPDIR/hf.m
 	-n "wgn sync ($N nodes)" "${hub_env[*]} $WGN sync $HUB_IF" \
 	-n "wg syncconf ($N peers)" "ip netns exec $HUB_NS wg syncconf $HUB_IF $BATS_TEST_TMPDIR/full.conf" \
 	-n "floor: wg showconf ($N peers)" "ip netns exec $HUB_NS wg showconf $HUB_IF" \
-	-n "floor: the feed's pages by curl" "ip netns exec $HUB_NS curl -fsS -H @$BATS_TEST_TMPDIR/hub.hdr $urls" \
+	-n "floor: the feed's pages by curl" "ip netns exec $HUB_NS curl -fsS --compressed -H @$BATS_TEST_TMPDIR/hub.hdr $urls" \
 	>&2
 echo "load after: $(load)" >&2
 cat "$BATS_TEST_TMPDIR/hf.md"
