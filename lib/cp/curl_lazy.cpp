@@ -106,6 +106,13 @@ CURLcode curl_easy_perform(CURL *curl)
 	return fn ? fn(curl) : CURLE_FAILED_INIT;
 }
 
+void curl_easy_reset(CURL *curl)
+{
+	REAL(curl_easy_reset);
+	if (fn)
+		fn(curl);
+}
+
 void curl_easy_cleanup(CURL *curl)
 {
 	REAL(curl_easy_cleanup);

@@ -68,14 +68,16 @@ void free_headers(curl_slist *list)
 	curl_slist_free_all(list);
 }
 
+// One request on the transport's handle: afterwards its options are reset (no pointer
+// into this request's buffers, headers or token stays), its connection kept.
 struct CurlHandle {
-	CURL *h = curl_easy_init();
+	CURL *h = nullptr;
 	curl_slist *headers = nullptr;
 	~CurlHandle()
 	{
-		free_headers(headers);
 		if (h)
-			curl_easy_cleanup(h);
+			curl_easy_reset(h);
+		free_headers(headers);
 	}
 };
 
@@ -107,12 +109,21 @@ void add_header_line(std::string_view line, HttpResponse &r)
 	r.headers[name] = value;
 }
 
+CurlTransport::~CurlTransport()
+{
+	if (handle_)
+		curl_easy_cleanup(static_cast<CURL *>(handle_));
+}
+
 Result<HttpResponse> CurlTransport::post(const HttpRequest &req)
 {
 	static std::once_flag init;
 	std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 
+	if (!handle_)
+		handle_ = curl_easy_init();
 	CurlHandle c;
+	c.h = static_cast<CURL *>(handle_);
 	if (!c.h)
 		return make_error(Errc::software, "cannot initialise libcurl");
 	Transfer t;

@@ -55,9 +55,18 @@ public:
 };
 
 // libcurl: TLS verification always on, no redirects followed, http and https only.
+// One transport keeps its connection open from one request to the next (the pages of
+// the change feed, the retries of a registration): no new TCP and TLS handshake each.
 class CurlTransport : public HttpTransport {
 public:
+	CurlTransport() = default;
+	CurlTransport(const CurlTransport &) = delete;
+	CurlTransport &operator=(const CurlTransport &) = delete;
+	~CurlTransport() override;
 	Result<HttpResponse> post(const HttpRequest &req) override;
+
+private:
+	void *handle_ = nullptr; // CURL *, made by the first request
 };
 
 } // namespace wgn
