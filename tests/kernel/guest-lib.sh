@@ -27,6 +27,21 @@ finish() {
 trap 'finish $?' EXIT
 stamp() { local t; read -r t _ </proc/uptime; echo "KTEST STAGE ${t}s: $*"; }
 
+# Benchmarks (sync-bench.sh, updown-bench.sh): "KTEST BENCH ..." lines, which the host
+# script repeats. stats LABEL US...: the median, min and max in ms of times in
+# microseconds, as one line; sets med (the median in ms: the middle one, or the mean of
+# the two middle ones).
+bench() { echo "KTEST BENCH $*"; }
+stats() {
+	local label="$1" sorted
+	shift
+	sorted="$(printf '%s\n' "$@" | sort -n)"
+	med="$(echo "$sorted" | awk '{ a[NR] = $1 } END { if (NR % 2) m = a[(NR + 1) / 2]; else m = (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.1f", m / 1000 }')"
+	bench "$(printf '%-44s median %8s ms  min %8.1f ms  max %8.1f ms  (%d runs)' "$label" "$med" \
+		"$(echo "$sorted" | head -n1 | awk '{ print $1 / 1000 }')" \
+		"$(echo "$sorted" | tail -n1 | awk '{ print $1 / 1000 }')" "$#")"
+}
+
 # run CMD...: run, keep status/stdout/stderr in rc/out/err, and echo them for the log.
 run() {
 	local l t

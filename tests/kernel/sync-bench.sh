@@ -17,19 +17,7 @@
 # From sync.sh: hub_env, HUB_CONF, HAND_PUB, wait_until, and guest-lib.sh's helpers.
 # shellcheck disable=SC2154
 N="$KTEST_SYNC_BENCH"
-bench() { echo "KTEST BENCH $*"; }
 us() { echo "${EPOCHREALTIME/./}"; }
-# stats LABEL US...: median, min, max in ms.
-stats() {
-	local label="$1" sorted n
-	shift
-	mapfile -t sorted <<<"$(printf '%s\n' "$@" | sort -n)" # no /dev/fd in the VM
-	n=${#sorted[@]}
-	bench "$(printf '%-34s median %8.1f ms  min %8.1f ms  max %8.1f ms  (%d runs)' "$label" \
-		"$(echo "${sorted[$((n / 2))]}" | awk '{ print $1 / 1000 }')" \
-		"$(echo "${sorted[0]}" | awk '{ print $1 / 1000 }')" \
-		"$(echo "${sorted[$((n - 1))]}" | awk '{ print $1 / 1000 }')" "$n")"
-}
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 hubrun() { "${hub_env[@]}" /usr/local/sbin/wgn --config-dir "$HUB_CONF" "$@"; }
 
@@ -69,11 +57,12 @@ for i in $(seq "$KTEST_SYNC_RUNS"); do
 done
 bench "load after: $(load)"
 stats "wgn sync ($N nodes, from empty)" "${s[@]}"
+sync_med=$med
 stats "wg syncconf ($N peers, from empty)" "${c[@]}"
+syncconf_med=$med
 stats "floor: wg showconf ($N peers)" "${f[@]}"
 stats "floor: the feed's pages by curl" "${p[@]}"
-ms() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int(NR / 2) + 1] }'; }
-bench "ratio wgn sync / wg syncconf (medians): $(awk -v a="$(ms "${s[@]}")" -v b="$(ms "${c[@]}")" 'BEGIN { printf "%.2f", a / b }')"
+bench "ratio wgn sync / wg syncconf (medians): $(awk -v a="$sync_med" -v b="$syncconf_med" 'BEGIN { printf "%.2f", a / b }')"
 check "bench: the hub has $N peers after the runs" eval '[ "$(in_hub wg show wg-hub peers | wc -l)" = "$N" ]'
 
 stamp "bench: single changes"

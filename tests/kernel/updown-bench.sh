@@ -145,7 +145,6 @@ AllowedIPs = 10.0.0.0/24, fd00::/64, 10.1.0.0/16
 PersistentKeepalive = 25
 EOF
 )
-bench() { echo "KTEST BENCH $*"; }
 bench "tools: wg-quick $(command -v wg-quick), ping $(readlink -f "$(command -v ping)")," \
 	"stat $(readlink -f "$(command -v stat)"), wgn $(wgn --version 2>&1 | head -n1)"
 
@@ -171,30 +170,23 @@ while read -r name st us note; do
 	echo "# $name $st $us${note:+ $note}"
 done </tmp/updown.txt
 
-# stats NAME LABEL: median, min, max of the lines NAME (in ms); sets med.
-stats() {
-	local v
-	v="$(awk -v n="$1" '$1 == n { print $3 }' /tmp/updown.txt | sort -n)"
-	med="$(echo "$v" | awk '{ a[NR] = $1 } END { if (NR % 2) m = a[(NR + 1) / 2]; else m = (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.1f", m / 1000 }')"
-	bench "$(printf '%-44s median %8s ms  min %8.1f ms  max %8.1f ms  (%d runs)' "$2" "$med" \
-		"$(echo "$v" | head -n1 | awk '{ print $1 / 1000 }')" \
-		"$(echo "$v" | tail -n1 | awk '{ print $1 / 1000 }')" "$(echo "$v" | grep -c .)")"
-}
-stats wgn "wgn up + wgn down"
+# times_of NAME: the times (µs) of the lines NAME.
+times_of() { awk -v n="$1" '$1 == n { print $3 }' /tmp/updown.txt; }
+stats "wgn up + wgn down" $(times_of wgn)
 wgn_med=$med
-stats wgn-up "  wgn up"
-stats wgn-down "  wgn down"
-stats wq "wg-quick up + ping + wg-quick down"
+stats "  wgn up" $(times_of wgn-up)
+stats "  wgn down" $(times_of wgn-down)
+stats "wg-quick up + ping + wg-quick down" $(times_of wq)
 wq_med=$med
-stats wq-up "  wg-quick up"
-stats wq-ping "  ping -c1 -W2"
-stats wq-down "  wg-quick down"
-stats floor "floor: ip link add, wg set, ip x2, ping, ip del"
+stats "  wg-quick up" $(times_of wq-up)
+stats "  ping -c1 -W2" $(times_of wq-ping)
+stats "  wg-quick down" $(times_of wq-down)
+stats "floor: ip link add, wg set, ip x2, ping, ip del" $(times_of floor)
 floor_med=$med
-stats floor-up "  ip link add, wg set, ip x2, ping"
-stats floor-down "  ip link del"
-stats wgn-version "wgn --version"
-stats wg-version "wg --version"
+stats "  ip link add, wg set, ip x2, ping" $(times_of floor-up)
+stats "  ip link del" $(times_of floor-down)
+stats "wgn --version" $(times_of wgn-version)
+stats "wg --version" $(times_of wg-version)
 echo_ms="$(awk '$1 == "wgn-up" { split($4, a, "|"); print a[1] }' /tmp/updown.txt | sort -n |
 	awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
 bench "wgn up's echo (handshake + echo, as wgn reports it): median $echo_ms ms"
