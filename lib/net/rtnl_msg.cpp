@@ -195,7 +195,7 @@ std::optional<LinkInfo> parse_link(const nlmsghdr *nlh)
 		return std::nullopt;
 	auto *ifi = static_cast<const ifinfomsg *>(mnl_nlmsg_get_payload(nlh));
 	AttrTable t;
-	if (mnl_attr_parse(nlh, sizeof(*ifi), collect_attr, &t) < 0)
+	if (parse_attrs(nlh, sizeof(*ifi), collect_attr, &t) < 0)
 		return std::nullopt;
 	LinkInfo l;
 	l.ifindex = ifi->ifi_index;
@@ -222,7 +222,7 @@ std::optional<IpPrefix> parse_addr(const nlmsghdr *nlh, int ifindex)
 	if (static_cast<int>(ifa->ifa_index) != ifindex || ifa->ifa_scope != RT_SCOPE_UNIVERSE)
 		return std::nullopt;
 	AttrTable t;
-	if (mnl_attr_parse(nlh, sizeof(*ifa), collect_attr, &t) < 0)
+	if (parse_attrs(nlh, sizeof(*ifa), collect_attr, &t) < 0)
 		return std::nullopt;
 	IpPrefix p;
 	p.prefix_len = ifa->ifa_prefixlen;
@@ -241,7 +241,7 @@ std::optional<RouteInfo> parse_route(const nlmsghdr *nlh)
 	if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
 		return std::nullopt;
 	AttrTable t;
-	if (mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &t) < 0)
+	if (parse_attrs(nlh, sizeof(*rtm), collect_attr, &t) < 0)
 		return std::nullopt;
 	RouteInfo r;
 	r.dst.addr.family = rtm->rtm_family;

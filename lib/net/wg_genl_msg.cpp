@@ -54,7 +54,7 @@ uint16_t parse_family_id(const nlmsghdr *nlh)
 {
 	uint16_t id = 0;
 	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(genlmsghdr)))
-		mnl_attr_parse(nlh, sizeof(genlmsghdr), family_attr, &id);
+		parse_attrs(nlh, sizeof(genlmsghdr), family_attr, &id);
 	return id;
 }
 
@@ -346,7 +346,7 @@ Status parse_device_part(const nlmsghdr *nlh, DeviceState &state)
 	const Error bad = make_error(Errc::os, "the kernel's WireGuard reply is malformed");
 	Attrs t;
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(genlmsghdr)) ||
-	    mnl_attr_parse(nlh, sizeof(genlmsghdr), collect, &t) < 0)
+	    parse_attrs(nlh, sizeof(genlmsghdr), collect, &t) < 0)
 		return bad;
 	if (const nlattr *a = t.tb[WGDEVICE_A_IFNAME];
 	    a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)

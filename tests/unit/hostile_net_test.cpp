@@ -186,6 +186,24 @@ TEST_CASE("rtnl: a link name without NUL is read to the attribute's end, no furt
 	CHECK(l->mtu == 1420);
 }
 
+TEST_CASE("rtnl: a message whose length ends inside its last attribute's padding is refused",
+          "[hostile]")
+{
+	// IFLA_IFNAME (3) "wg0x" takes 8 bytes; nlmsg_len says one less. libmnl bounds the
+	// attributes by NLMSG_ALIGN(nlmsg_len), which takes the attribute in whole: its last
+	// byte is past the message (found by fuzz-rtnl, as a read past the datagram).
+	auto body = ifinfo(7);
+	attr_unterminated(body, 3, "wg0x");
+	auto m = message(16, 0, 1, body);
+	auto *len = reinterpret_cast<uint32_t *>(m.b.data());
+	*len -= 1;
+	CHECK_FALSE(parse_link(hdr(m)));
+	*len += 1;
+	auto l = parse_link(hdr(m));
+	REQUIRE(l);
+	CHECK(l->name == "wg0x");
+}
+
 TEST_CASE("genl: a device name without NUL is not read past its attribute", "[hostile]")
 {
 	// genlmsghdr (cmd 0, version 1), WGDEVICE_A_IFNAME (2) "wg0x" unterminated, then
