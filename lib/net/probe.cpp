@@ -7,6 +7,7 @@
 #include <cstring>
 #include <ctime>
 #include <optional>
+#include <vector>
 
 #include <netinet/icmp6.h>
 #include <netinet/ip.h>
@@ -184,7 +185,35 @@ IpAddr first_host(const IpPrefix &prefix)
 
 namespace {
 
-// One echo in flight: its socket and what its reply must carry.
+// When an echo, or the datagram that starts a handshake, is sent again within one wait:
+// 0.25 s after the first, then at doubling intervals of at most 1 s. A first packet can
+// be lost without anything being wrong with the tunnel: wireguard-go drops what it
+// reads from its TUN until it has seen its link come up, which it learns from a netlink
+// event of its own, and a loaded machine may deliver that event after `up` has sent
+// its echo. Without the repeat, that costs a whole attempt.
+struct Resend {
+	double interval = 0.25; // before next, which is initialized from it
+	Clock::time_point next;
+	explicit Resend(Clock::time_point t0) : next(t0 + to_duration(interval)) {}
+	static Clock::duration to_duration(double s)
+	{
+		return std::chrono::duration_cast<Clock::duration>(
+		        std::chrono::duration<double>(s));
+	}
+	bool due(Clock::time_point now) const { return now >= next; }
+	void sent(Clock::time_point now)
+	{
+		interval = std::min(interval * 2, 1.0);
+		next = now + to_duration(interval);
+	}
+	double seconds_until(Clock::time_point now) const
+	{
+		return std::max(0.0, std::chrono::duration<double>(next - now).count());
+	}
+};
+
+// One echo in flight: its socket, what its reply must carry, and when each of its
+// requests (sequence numbers 1, 2, ...) was sent.
 struct Echo {
 	std::optional<UniqueFd> sock;
 	bool raw = false;
@@ -192,11 +221,34 @@ struct Echo {
 	uint16_t id = 0;
 	std::string payload;
 	std::string hub;
+	SockAddr to;
+	std::vector<Clock::time_point> sent;
 	std::optional<Result<double>> result; // set once decided
 };
 
-// Opens the socket of one echo and sends it; a failure decides e.result.
-void send_echo(Echo &e, const std::string &ifname, const IpAddr &dst, uint16_t seq)
+// Sends the next request of e; a failure decides e.result.
+void send_request(Echo &e, const std::string &ifname)
+{
+	const auto seq = static_cast<uint16_t>(e.sent.size() + 1);
+	const std::string req = build_echo_request(e.family, e.id, seq, e.payload);
+	e.sent.push_back(Clock::now());
+	if (sendto(e.sock->get(), req.data(), req.size(), 0,
+	           reinterpret_cast<const sockaddr *>(&e.to.ss), e.to.len) < 0) {
+		int err = errno;
+		if (err == EPERM || err == EACCES) {
+			e.result = sys_error("cannot send an ICMP echo to " + e.hub);
+			return;
+		}
+		// WireGuard says ENOKEY or EDESTADDRREQ when it has no peer or endpoint for
+		// dst; routing says unreachable. Either way the hub cannot answer.
+		e.result =
+		        make_error(Errc::unavailable, e.hub + " cannot be reached through " +
+		                                              ifname + ": " + std::strerror(err));
+	}
+}
+
+// Opens the socket of one echo and sends its first request; a failure decides e.result.
+void send_echo(Echo &e, const std::string &ifname, const IpAddr &dst)
 {
 	e.family = dst.family;
 	const int proto = e.family == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
@@ -230,21 +282,8 @@ void send_echo(Echo &e, const std::string &ifname, const IpAddr &dst, uint16_t s
 	}
 	e.id = static_cast<uint16_t>(getpid() ^ (Clock::now().time_since_epoch().count() & 0xffff));
 	e.payload = random_payload();
-	const std::string req = build_echo_request(e.family, e.id, seq, e.payload);
-	SockAddr to = to_sockaddr(dst, 0);
-	if (sendto(s, req.data(), req.size(), 0, reinterpret_cast<const sockaddr *>(&to.ss),
-	           to.len) < 0) {
-		int err = errno;
-		if (err == EPERM || err == EACCES) {
-			e.result = sys_error("cannot send an ICMP echo to " + e.hub);
-			return;
-		}
-		// WireGuard says ENOKEY or EDESTADDRREQ when it has no peer or endpoint for
-		// dst; routing says unreachable. Either way the hub cannot answer.
-		e.result =
-		        make_error(Errc::unavailable, e.hub + " cannot be reached through " +
-		                                              ifname + ": " + std::strerror(err));
-	}
+	e.to = to_sockaddr(dst, 0);
+	send_request(e, ifname);
 }
 
 } // namespace
@@ -252,11 +291,11 @@ void send_echo(Echo &e, const std::string &ifname, const IpAddr &dst, uint16_t s
 std::vector<Result<double>> ping_many(const std::string &ifname, const std::vector<IpAddr> &dsts,
                                       double timeout, bool stop_at_best, const ProbeOptions &opt)
 {
-	const uint16_t seq = 1;
 	std::vector<Echo> echoes(dsts.size());
 	auto t0 = Clock::now();
 	for (size_t i = 0; i < dsts.size(); ++i)
-		send_echo(echoes[i], ifname, dsts[i], seq);
+		send_echo(echoes[i], ifname, dsts[i]);
+	Resend resend(t0);
 
 	auto finished = [&] {
 		for (auto &e : echoes) {
@@ -273,6 +312,15 @@ std::vector<Result<double>> ping_many(const std::string &ifname, const std::vect
 		double left = timeout - seconds_since(t0);
 		if (left <= 0)
 			break;
+		auto now = Clock::now();
+		if (resend.due(now)) {
+			for (auto &e : echoes)
+				if (!e.result)
+					send_request(e, ifname);
+			resend.sent(now);
+			continue; // a send may have decided the last pending echo
+		}
+		left = std::min(left, resend.seconds_until(now));
 		std::vector<pollfd> p;
 		std::vector<size_t> which;
 		for (size_t i = 0; i < echoes.size(); ++i)
@@ -301,10 +349,15 @@ std::vector<Result<double>> ping_many(const std::string &ifname, const std::vect
 			if (n < 0)
 				continue; // an ICMP error or a spurious wakeup: the answer may
 				          // still come
-			if (is_echo_reply(e.family, buf, static_cast<size_t>(n),
-			                  e.raw && e.family == AF_INET, e.raw, e.id, seq,
-			                  e.payload))
-				e.result = seconds_since(t0);
+			// The reply to any of its requests will do; the round trip is that
+			// request's.
+			for (size_t q = 0; q < e.sent.size(); ++q)
+				if (is_echo_reply(e.family, buf, static_cast<size_t>(n),
+				                  e.raw && e.family == AF_INET, e.raw, e.id,
+				                  static_cast<uint16_t>(q + 1), e.payload)) {
+					e.result = seconds_since(e.sent[q]);
+					break;
+				}
 		}
 	}
 	std::vector<Result<double>> out;
@@ -334,21 +387,27 @@ Result<double> wait_for_handshake(WireGuardControl &wg, const std::string &ifnam
 {
 	const std::string hub = "hub " + base64_encode(peer);
 	auto t0 = Clock::now();
-	{
-		int s = socket(kick_dst.family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
-		if (s < 0)
-			return sys_error("cannot open a UDP socket");
-		UniqueFd sock(s);
-		if (auto st = bind_to_device(s, ifname); !st)
-			return st.error();
-		SockAddr to = to_sockaddr(kick_dst, 9); // discard: nobody needs to answer
-		// Errors do not matter here: the handshake (or its absence) is the answer.
+	int s = socket(kick_dst.family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (s < 0)
+		return sys_error("cannot open a UDP socket");
+	UniqueFd sock(s);
+	if (auto st = bind_to_device(s, ifname); !st)
+		return st.error();
+	const SockAddr to = to_sockaddr(kick_dst, 9); // discard: nobody needs to answer
+	// Errors do not matter here: the handshake (or its absence) is the answer.
+	auto kick = [&] {
 		(void)sendto(s, "", 0, 0, reinterpret_cast<const sockaddr *>(&to.ss), to.len);
-	}
+	};
+	kick();
+	Resend resend(t0);
 	// Reading the device is cheap, but not free for a userspace daemon: look often at
 	// first, when the handshake is most likely, then less often.
 	double interval = 0.01;
 	for (;;) {
+		if (auto now = Clock::now(); resend.due(now)) {
+			kick();
+			resend.sent(now);
+		}
 		auto st = wg.get_device(ifname);
 		if (!st)
 			return st.error();

@@ -20,12 +20,14 @@ struct ProbeOptions {
 	int cancel_fd = -1;
 };
 
-// Sends one ICMP echo request to dst bound to ifname (SO_BINDTODEVICE) and waits for
-// the reply. Uses an unprivileged ping socket when net.ipv4.ping_group_range admits us,
-// else a raw socket (CAP_NET_RAW). Returns the round-trip time in seconds.
-// Errors: unavailable (69) when no reply came within timeout ("hub 10.0.0.1 did not
-// answer within 5.0s"); os (71) when the socket cannot be made; no_perm (77) when
-// neither kind of socket is allowed.
+// Sends an ICMP echo request to dst bound to ifname (SO_BINDTODEVICE) and waits for
+// the reply. While none has come, the request is sent again 0.25 s later, then at
+// doubling intervals of at most 1 s (a first packet may be dropped by a device that is
+// not ready yet); a reply to any of them answers. Uses an unprivileged ping socket when
+// net.ipv4.ping_group_range admits us, else a raw socket (CAP_NET_RAW). Returns the
+// round-trip time in seconds. Errors: unavailable (69) when no reply came within
+// timeout ("hub 10.0.0.1 did not answer within 5.0s"); os (71) when the socket cannot
+// be made; no_perm (77) when neither kind of socket is allowed.
 Result<double> ping_through(const std::string &ifname, const IpAddr &dst, double timeout,
                             const ProbeOptions &opt = {});
 
@@ -40,9 +42,10 @@ std::vector<Result<double>> ping_many(const std::string &ifname, const std::vect
                                       const ProbeOptions &opt = {});
 
 // Waits until the device reports a handshake with peer newer than after_epoch (seconds
-// since the epoch), polling its state with the remaining time. Before waiting it sends
-// one datagram through the interface to kick_dst (any address the peer's allowed IPs
-// cover), because WireGuard starts a handshake only when it has something to send.
+// since the epoch), polling its state with the remaining time. It sends a datagram
+// through the interface to kick_dst (any address the peer's allowed IPs cover), because
+// WireGuard starts a handshake only when it has something to send, and again on
+// ping_through's schedule while no handshake has come.
 // Returns the seconds waited. Errors: unavailable when none came within timeout.
 Result<double> wait_for_handshake(WireGuardControl &wg, const std::string &ifname, const Key &peer,
                                   int64_t after_epoch, const IpAddr &kick_dst, double timeout,

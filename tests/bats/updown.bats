@@ -66,6 +66,30 @@ unreachable_config() {
 	[ "$stderr" = "wgn: $NODE_IF is not up" ]
 }
 
+# hub_ignore_echoes 1|0: whether the hub's kernel answers ICMP echoes (per namespace).
+hub_ignore_echoes() {
+	ip netns exec "$HUB_NS" sh -c "echo $1 >/proc/sys/net/ipv4/icmp_echo_ignore_all"
+}
+
+@test "an echo the hub did not answer is sent again within the same attempt" {
+	# The hub ignores echoes for its first 0.6 s, as wireguard-go drops what it reads
+	# before it has seen its link come up: one lost echo must not cost an attempt.
+	hub_ignore_echoes 1
+	(
+		sleep 0.6
+		hub_ignore_echoes 0
+	) &
+	local flip=$!
+	run node_wgn up "$NODE_IF" --json
+	wait "$flip"
+	assert_success
+	assert_line --partial '"attempts":1'
+	refute_output --partial "attempt 1/4 failed"
+	# The round trip is that of the echo that was answered, not since the first.
+	[[ "${lines[-1]}" =~ \"rtt_ms\":([0-9]+) ]] || fail "no rtt_ms: ${lines[-1]}"
+	[ "${BASH_REMATCH[1]}" -lt 500 ] || fail "rtt_ms ${BASH_REMATCH[1]} counts from the unanswered echo"
+}
+
 @test "a changed config is reconciled in place: the link stays, the new address works" {
 	run node_wgn up "$NODE_IF"
 	assert_success
